@@ -1,0 +1,303 @@
+// Local services for development and tests: FerretDB (MongoDB wire protocol, SQLite backend)
+// and an S3 server (versitygw, posix backend). Built from their Go modules at pinned versions into
+// a version-keyed cache outside the repository, started on free loopback ports, stopped cleanly.
+//
+//   node dist/scripts/services.js provision          build both (if not cached) and exit
+//   node dist/scripts/services.js start [--data DIR] start both, print their env, stop on Ctrl-C
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export const FERRETDB_VERSION = 'v1.24.2';
+export const VERSITYGW_VERSION = 'v1.8.0';
+
+type Log = (line: string) => void;
+
+interface Tool {
+  name: string;
+  version: string;
+  binary: string;
+  /** Writes a build module into dir and returns the go install arguments. */
+  prepare(dir: string, go: GoRunner): Promise<string[]>;
+}
+
+type GoRunner = (args: string[], cwd: string) => Promise<void>;
+
+const TOOLS: Record<'ferretdb' | 'versitygw', Tool> = {
+  ferretdb: {
+    name: 'FerretDB',
+    version: FERRETDB_VERSION,
+    binary: 'ferretdb',
+    // FerretDB embeds build/version/version.txt, which the module zip leaves empty, and the module
+    // proxy refuses its version list, which `go install pkg@version` asks for. So: a throwaway
+    // module that requires it, vendored, with version.txt filled in.
+    async prepare(dir, go) {
+      await writeFile(
+        join(dir, 'go.mod'),
+        `module cmsservices/ferretdb\n\ngo 1.22\n\nrequire github.com/FerretDB/FerretDB ${FERRETDB_VERSION}\n`,
+      );
+      await writeFile(
+        join(dir, 'tools.go'),
+        '//go:build tools\n\npackage tools\n\nimport _ "github.com/FerretDB/FerretDB/cmd/ferretdb"\n',
+      );
+      await go(['mod', 'tidy'], dir);
+      await go(['mod', 'vendor'], dir);
+      await writeFile(join(dir, 'vendor/github.com/FerretDB/FerretDB/build/version/version.txt'), `${FERRETDB_VERSION}\n`);
+      return ['install', '-mod=vendor', 'github.com/FerretDB/FerretDB/cmd/ferretdb'];
+    },
+  },
+  versitygw: {
+    name: 'versitygw',
+    version: VERSITYGW_VERSION,
+    binary: 'versitygw',
+    async prepare() {
+      return ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`];
+    },
+  },
+};
+
+export function cacheDir(): string {
+  if (process.env.CMS_SERVICES_CACHE) return resolve(process.env.CMS_SERVICES_CACHE);
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'cms-services');
+}
+
+function binaryPath(tool: Tool): string {
+  return join(cacheDir(), `${tool.binary}-${tool.version}`, tool.binary);
+}
+
+export class ServicesError extends Error {}
+
+function findGo(): string {
+  const candidates = [process.env.GO, ...(process.env.PATH ?? '').split(':').map((p) => join(p, 'go')), '/usr/local/go/bin/go'];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  throw new ServicesError(
+    [
+      'Cannot start the embedded services: the Go toolchain was not found.',
+      'Either install Go 1.22 or newer (https://go.dev/dl/) and put `go` on PATH (or set GO=/path/to/go),',
+      'or point the CMS at running services by setting MONGODB_URI and',
+      'S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY.',
+    ].join('\n'),
+  );
+}
+
+function runGo(goBin: string, env: NodeJS.ProcessEnv, log: Log, label: string): GoRunner {
+  return (args, cwd) =>
+    new Promise((resolvePromise, reject) => {
+      const child = spawn(goBin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let tail = '';
+      let downloads = 0;
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString();
+        tail = (tail + text).slice(-4000);
+        for (const line of text.split('\n')) if (line.startsWith('go: downloading')) downloads++;
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      const started = Date.now();
+      const timer = setInterval(() => {
+        log(`  ${label}: go ${args[0]} … ${Math.round((Date.now() - started) / 1000)}s, ${downloads} modules downloaded`);
+      }, 15_000);
+      child.on('error', (err) => {
+        clearInterval(timer);
+        reject(err);
+      });
+      child.on('close', (code) => {
+        clearInterval(timer);
+        if (code === 0) resolvePromise();
+        else reject(new ServicesError(`go ${args.join(' ')} failed (exit ${code}) while building ${label}:\n${tail}`));
+      });
+    });
+}
+
+async function build(tool: Tool, log: Log): Promise<string> {
+  const target = binaryPath(tool);
+  if (existsSync(target)) return target;
+  const goBin = findGo();
+  log(`Building ${tool.name} ${tool.version} with Go (first run only; this takes a few minutes)…`);
+  const work = await mkdtemp(join(tmpdir(), `cms-build-${tool.binary}-`));
+  const outDir = join(work, 'bin');
+  const env = { ...process.env, GOBIN: outDir, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
+  const go = runGo(goBin, env, log, tool.name);
+  const started = Date.now();
+  try {
+    const args = await tool.prepare(work, go);
+    await go(args, work);
+    await mkdir(join(cacheDir(), `${tool.binary}-${tool.version}`), { recursive: true });
+    // rename is atomic, so a concurrent run sees either nothing or the whole binary
+    await rename(join(outDir, tool.binary), target);
+    log(`Built ${tool.name} ${tool.version} in ${Math.round((Date.now() - started) / 1000)}s → ${target}`);
+    return target;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function provision(log: Log = console.error): Promise<{ ferretdb: string; versitygw: string }> {
+  return { ferretdb: await build(TOOLS.ferretdb, log), versitygw: await build(TOOLS.versitygw, log) };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, name: string, output: () => string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new ServicesError(`${name} exited with code ${child.exitCode}:\n${output()}`);
+    const ok = await new Promise<boolean>((res) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        res(true);
+      });
+      socket.once('error', () => res(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new ServicesError(`${name} did not accept connections on 127.0.0.1:${port} within ${timeoutMs / 1000}s:\n${output()}`);
+}
+
+function launch(bin: string, args: string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => tail };
+}
+
+async function stopChild(child: ChildProcess, timeoutMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface RunningServices {
+  mongoUri: string;
+  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** The environment variables the CMS reads, pointing at these services. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Credentials for the local S3 server, kept beside its data so a restart reuses them. */
+async function localCredentials(dataDir: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const file = join(dataDir, 's3-credentials.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+  } catch {
+    const creds = { accessKeyId: `cms${randomBytes(8).toString('hex')}`, secretAccessKey: randomBytes(24).toString('hex') };
+    await writeFile(file, JSON.stringify(creds), { mode: 0o600 });
+    return creds;
+  }
+}
+
+export async function startServices(options: { dataDir: string; log?: Log }): Promise<RunningServices> {
+  const log = options.log ?? console.error;
+  const dataDir = resolve(options.dataDir);
+  const bins = await provision(log);
+  const dbDir = join(dataDir, 'ferretdb');
+  const s3Dir = join(dataDir, 's3');
+  await mkdir(dbDir, { recursive: true });
+  await mkdir(s3Dir, { recursive: true });
+  const creds = await localCredentials(dataDir);
+
+  const [dbPort, debugPort, s3Port] = [await freePort(), await freePort(), await freePort()];
+  const db = launch(bins.ferretdb, [
+    '--handler=sqlite',
+    `--sqlite-url=file:${dbDir}/`,
+    `--state-dir=${dbDir}`,
+    `--listen-addr=127.0.0.1:${dbPort}`,
+    `--debug-addr=127.0.0.1:${debugPort}`,
+    '--telemetry=disable',
+    '--log-level=ERROR',
+  ]);
+  const s3 = launch(bins.versitygw, [
+    '--port',
+    `127.0.0.1:${s3Port}`,
+    '--access',
+    creds.accessKeyId,
+    '--secret',
+    creds.secretAccessKey,
+    '--quiet',
+    'posix',
+    s3Dir,
+  ]);
+  const stop = async () => {
+    await Promise.all([stopChild(db.child), stopChild(s3.child)]);
+  };
+  try {
+    await Promise.all([
+      waitForPort(dbPort, db.child, 'FerretDB', db.output),
+      waitForPort(s3Port, s3.child, 'versitygw', s3.output),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const mongoUri = `mongodb://127.0.0.1:${dbPort}/`;
+  const endpoint = `http://127.0.0.1:${s3Port}`;
+  return {
+    mongoUri,
+    s3: { endpoint, region: 'us-east-1', ...creds },
+    env: {
+      MONGODB_URI: mongoUri,
+      S3_ENDPOINT: endpoint,
+      S3_REGION: 'us-east-1',
+      S3_ACCESS_KEY_ID: creds.accessKeyId,
+      S3_SECRET_ACCESS_KEY: creds.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+    },
+    stop,
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'provision') {
+    const bins = await provision();
+    console.log(JSON.stringify(bins));
+    return;
+  }
+  if (command === 'start') {
+    const i = rest.indexOf('--data');
+    const dataDir = i >= 0 && rest[i + 1] ? rest[i + 1]! : '.data';
+    const services = await startServices({ dataDir });
+    for (const [k, v] of Object.entries(services.env)) console.log(`${k}=${v}`);
+    console.error('Services are running; press Ctrl-C to stop them.');
+    const shutdown = () => void services.stop().then(() => process.exit(0));
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+    return;
+  }
+  console.error('usage: services.js provision | start [--data DIR]');
+  process.exitCode = 2;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof ServicesError ? err.message : err);
+    process.exit(1);
+  });
+}

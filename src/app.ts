@@ -1,0 +1,51 @@
+// Builds the Fastify app from a config: external plugins, then infrastructure, then domain
+// services, then routes. No module-level state: tests build and close as many apps as they like.
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { MongoClientOptions } from 'mongodb';
+import type { Config } from './config.js';
+import type { ContentTypeRegistry } from './content-types/registry.js';
+import httpPlugin from './plugins/http.js';
+import contentRoutes from './routes/content.js';
+import healthRoutes from './routes/health.js';
+import type { Clock } from './services/entries.js';
+import servicesPlugin from './services/plugin.js';
+import mongoPlugin from './storage/mongo.js';
+import s3Plugin from './storage/s3.js';
+
+export interface AppOptions {
+  registry: ContentTypeRegistry;
+  now?: Clock;
+  mongoClientOptions?: MongoClientOptions;
+}
+
+function loggerOptions(config: Config) {
+  const base = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] };
+  if (config.env === 'development' && process.stdout.isTTY) {
+    return { ...base, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } };
+  }
+  return base;
+}
+
+export async function buildApp(config: Config, options: AppOptions): Promise<FastifyInstance> {
+  if (!config.mongo.uri) throw new Error('buildApp needs config.mongo.uri (embedded services are started by the server)');
+  const app = Fastify({
+    logger: loggerOptions(config),
+    // one line per request, written by our onResponse hook
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  await app.register(httpPlugin, { bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth });
+  await app.register(mongoPlugin, {
+    uri: config.mongo.uri,
+    db: config.mongo.db,
+    ...(options.mongoClientOptions ? { clientOptions: options.mongoClientOptions } : {}),
+  });
+  await app.register(s3Plugin, { config: config.s3 });
+  await app.register(servicesPlugin, { registry: options.registry, limits: config.list, ...(options.now ? { now: options.now } : {}) });
+  await app.register(healthRoutes);
+  await app.register(contentRoutes);
+  return app;
+}

@@ -1,0 +1,279 @@
+// Loads content-types/*.json, checks each file against our meta-schema and compiles it once.
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import type { ErrorObject } from 'ajv';
+import { createContentAjv, createMetaAjv } from './ajv.js';
+import { collectFields, type SchemaNode } from './fields.js';
+import metaSchema from './meta-schema.json' with { type: 'json' };
+import { ContentTypeRegistry, type ContentType } from './registry.js';
+import { serializerSchema } from './serializer-schema.js';
+
+export const TYPE_ID = /^[a-z][a-z0-9-]{0,47}$/;
+
+export interface ContentTypeIssue {
+  file: string;
+  /** JSON pointer into the file; empty for the whole file. */
+  pointer: string;
+  message: string;
+}
+
+export class ContentTypeLoadError extends Error {
+  constructor(readonly issues: ContentTypeIssue[]) {
+    super(
+      `${issues.length} problem${issues.length === 1 ? '' : 's'} in content-type files:\n` +
+        issues.map((i) => `  ${i.file}#${i.pointer}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ContentTypeLoadError';
+  }
+}
+
+const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+function jsonErrorMessage(text: string, err: Error): string {
+  const m = /position (\d+)/.exec(err.message);
+  if (!m) return `invalid JSON: ${err.message}`;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos).split('\n');
+  const line = before.length;
+  const column = (before[before.length - 1]?.length ?? 0) + 1;
+  const reason = err.message.replace(/ in JSON at position \d+.*$/, '');
+  return `invalid JSON at line ${line}, column ${column}: ${reason}`;
+}
+
+function metaIssues(file: string, errors: ErrorObject[]): ContentTypeIssue[] {
+  const out: ContentTypeIssue[] = [];
+  for (const e of errors) {
+    // a propertyNames failure is reported twice by Ajv (the inner keyword and propertyNames); keep one
+    if (e.propertyName !== undefined && e.keyword !== 'propertyNames') continue;
+    let pointer = e.instancePath;
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'propertyNames') {
+      const name = String(e.params.propertyName);
+      pointer = `${pointer}/${escapePointer(name)}`;
+      message = name.startsWith('_')
+        ? `field name "${name}" starts with "_": names starting with _ are reserved for system fields (_id, _type, _version, …)`
+        : `field name "${name}" is invalid: use letters, digits and _, starting with a letter (at most 64 characters)`;
+    } else if (e.keyword === 'additionalProperties') {
+      const key = String(e.params.additionalProperty);
+      pointer = `${pointer}/${escapePointer(key)}`;
+      message = `unknown key "${key}"`;
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    } else if (e.keyword === 'const') {
+      message = `must be ${JSON.stringify(e.params.allowedValue)}`;
+      if (pointer === '/additionalProperties') {
+        message += ': a type closes its object so that unknown fields in a write are refused';
+      }
+    } else if (e.keyword === 'required') {
+      message = `missing "${String(e.params.missingProperty)}"`;
+      if (e.params.missingProperty === 'additionalProperties') message += ' (set it to false)';
+    } else if (e.keyword === 'pattern' && pointer.endsWith('/ref')) {
+      message = 'is not a valid type id (lowercase letters, digits and -, starting with a letter)';
+    }
+    out.push({ file, pointer, message });
+  }
+  return out;
+}
+
+/** Finds where a keyword appears in a schema, skipping maps whose keys are names, not keywords. */
+function findKeyword(node: unknown, key: string, pointer = ''): string | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const hit = findKeyword(node[i], key, `${pointer}/${i}`);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+  const obj = node as Record<string, unknown>;
+  if (Object.hasOwn(obj, key)) return `${pointer}/${escapePointer(key)}`;
+  for (const [k, v] of Object.entries(obj)) {
+    if (k === 'x-cms' || k === 'enum' || k === 'const' || k === 'default' || k === 'examples') continue;
+    if (['properties', '$defs', 'patternProperties', 'dependentSchemas'].includes(k) && v && typeof v === 'object') {
+      for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
+        const hit = findKeyword(child, key, `${pointer}/${k}/${escapePointer(name)}`);
+        if (hit !== undefined) return hit;
+      }
+      continue;
+    }
+    const hit = findKeyword(v, key, `${pointer}/${escapePointer(k)}`);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+function findInvalidPattern(node: unknown, pointer = ''): string | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+    const here = `${pointer}/${escapePointer(k)}`;
+    if (k === 'pattern' && typeof v === 'string') {
+      try {
+        new RegExp(v, 'u');
+      } catch {
+        return here;
+      }
+    }
+    const hit = findInvalidPattern(v, here);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+function compileIssue(file: string, schema: unknown, err: Error): ContentTypeIssue {
+  const text = err.message;
+  const unknown = /unknown keyword: "([^"]+)"/.exec(text);
+  if (unknown) {
+    const pointer = findKeyword(schema, unknown[1]!) ?? '';
+    return { file, pointer, message: `unknown keyword "${unknown[1]}" (strict mode: misspelt or unsupported)` };
+  }
+  if (text.startsWith('Invalid regular expression')) {
+    const pointer = findInvalidPattern(schema) ?? '';
+    return { file, pointer, message: `invalid "pattern": ${text}` };
+  }
+  const at = /at "#([^"]*)"/.exec(text);
+  const pointer = at ? decodeURIComponent(at[1]!) : '';
+  return { file, pointer, message: `schema does not compile: ${text.replace(/^strict mode: /, '')}` };
+}
+
+function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>): ContentTypeIssue[] {
+  const out: ContentTypeIssue[] = [];
+  const top = schema.properties ?? {};
+  const required = new Set(schema.required ?? []);
+  const walk = (props: Record<string, SchemaNode>, base: string, isTop: boolean) => {
+    for (const [name, field] of Object.entries(props)) {
+      const pointer = `${base}/${escapePointer(name)}`;
+      const cms = field['x-cms'];
+      if (cms?.ref !== undefined) {
+        if (!typeIds.has(cms.ref)) {
+          out.push({ file, pointer: `${pointer}/x-cms/ref`, message: `refers to type "${cms.ref}", which does not exist` });
+        }
+        const isString = field.type === 'string';
+        const isArray = field.type === 'array' && field.items?.type === 'string';
+        if (!isString && !isArray) {
+          out.push({ file, pointer, message: 'a ref field must be {"type": "string"} or an array of strings' });
+        }
+      }
+      if (field.items?.['x-cms']?.ref !== undefined && !typeIds.has(field.items['x-cms'].ref)) {
+        out.push({
+          file,
+          pointer: `${pointer}/items/x-cms/ref`,
+          message: `refers to type "${field.items['x-cms'].ref}", which does not exist`,
+        });
+      }
+      if (cms?.unique) {
+        if (!isTop || !required.has(name)) {
+          out.push({
+            file,
+            pointer: `${pointer}/x-cms/unique`,
+            message: 'a unique field must be a top-level field listed in "required" (every entry needs a value for the unique index)',
+          });
+        }
+        if (!['string', 'number', 'integer'].includes(String(field.type))) {
+          out.push({ file, pointer: `${pointer}/x-cms/unique`, message: 'a unique field must be a string, number or integer' });
+        }
+      }
+      if (cms?.slugFrom !== undefined && top[cms.slugFrom]?.type !== 'string') {
+        out.push({ file, pointer: `${pointer}/x-cms/slugFrom`, message: `"${cms.slugFrom}" is not a string field of this type` });
+      }
+      if (field.properties) walk(field.properties, `${pointer}/properties`, false);
+      if (field.items?.properties) walk(field.items.properties, `${pointer}/items/properties`, false);
+    }
+  };
+  walk(top, '/properties', true);
+  const cms = schema['x-cms'] as { displayField?: string } | undefined;
+  if (cms?.displayField !== undefined && top[cms.displayField]?.type !== 'string') {
+    out.push({ file, pointer: '/x-cms/displayField', message: `"${cms.displayField}" is not a top-level string field` });
+  }
+  return out;
+}
+
+interface ParsedFile {
+  id: string;
+  file: string;
+  schema: SchemaNode;
+}
+
+/** Loads and compiles every content type in dir; throws ContentTypeLoadError listing every problem. */
+export async function loadContentTypes(dir: string): Promise<ContentTypeRegistry> {
+  const issues: ContentTypeIssue[] = [];
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+  } catch (err) {
+    throw new ContentTypeLoadError([{ file: dir, pointer: '', message: `cannot read directory: ${(err as Error).message}` }]);
+  }
+  const display = (name: string) => relative(process.cwd(), join(dir, name)) || name;
+  const metaAjv = createMetaAjv();
+  const checkMeta = metaAjv.compile(metaSchema);
+  const parsed: ParsedFile[] = [];
+  for (const name of names) {
+    const file = display(name);
+    const id = basename(name, '.json');
+    if (!TYPE_ID.test(id)) {
+      issues.push({
+        file,
+        pointer: '',
+        message: `"${id}" is not a valid type id: the file name must be lowercase letters, digits and -, starting with a letter, at most 48 characters`,
+      });
+      continue;
+    }
+    const text = await readFile(join(dir, name), 'utf8');
+    let schema: unknown;
+    try {
+      schema = JSON.parse(text);
+    } catch (err) {
+      issues.push({ file, pointer: '', message: jsonErrorMessage(text, err as Error) });
+      continue;
+    }
+    if (!checkMeta(schema)) {
+      issues.push(...metaIssues(file, checkMeta.errors ?? []));
+      continue;
+    }
+    parsed.push({ id, file, schema: schema as SchemaNode });
+  }
+
+  const typeIds = new Set(parsed.map((p) => p.id));
+  const ajv = createContentAjv();
+  const types: ContentType[] = [];
+  for (const { id, file, schema } of parsed) {
+    const annotationIssues = checkAnnotations(file, schema, typeIds);
+    if (annotationIssues.length) {
+      issues.push(...annotationIssues);
+      continue;
+    }
+    if (!ajv.validateSchema(schema)) {
+      // Ajv reports each bad keyword once per branch of the draft's meta-schema; keep the first per place
+      const seen = new Set<string>();
+      for (const e of ajv.errors ?? []) {
+        if (seen.has(e.instancePath)) continue;
+        seen.add(e.instancePath);
+        const allowed = e.keyword === 'enum' ? `: ${(e.params.allowedValues as unknown[]).join(', ')}` : '';
+        issues.push({ file, pointer: e.instancePath, message: `not a valid JSON Schema: ${e.message}${allowed}` });
+      }
+      continue;
+    }
+    let validate;
+    try {
+      validate = ajv.compile(schema);
+    } catch (err) {
+      issues.push(compileIssue(file, schema, err as Error));
+      continue;
+    }
+    const cms = (schema['x-cms'] ?? {}) as { singleton?: boolean; displayField?: string };
+    const type: ContentType = {
+      id,
+      file,
+      title: typeof schema.title === 'string' ? schema.title : id,
+      schema,
+      singleton: cms.singleton === true,
+      fields: collectFields(schema),
+      validate,
+      serializer: serializerSchema(schema),
+    };
+    if (cms.displayField) type.displayField = cms.displayField;
+    types.push(type);
+  }
+  if (names.length === 0) issues.push({ file: display('.'), pointer: '', message: 'no content-type files (*.json) found' });
+  if (issues.length) throw new ContentTypeLoadError(issues);
+  return new ContentTypeRegistry(types);
+}

@@ -1,0 +1,84 @@
+// One place for the CMS's errors. Services throw these; only the HTTP layer maps a kind to a status.
+
+export type ErrorKind =
+  | 'invalid' // the request is malformed or fails validation
+  | 'not-found'
+  | 'not-allowed' // the method does not apply to this resource
+  | 'conflict' // a unique value is taken
+  | 'precondition' // optimistic concurrency: the version moved on
+  | 'too-large'
+  | 'unsupported-media'
+  | 'unavailable'; // a backing service is down
+
+export interface ErrorDetail {
+  /** JSON pointer (body) or parameter name (query) of the offending value. */
+  path: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export class CmsError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = 'CmsError';
+  }
+}
+
+export const codes = {
+  typeNotFound: 'CMS_ERR_TYPE_NOT_FOUND',
+  typeIsSingleton: 'CMS_ERR_TYPE_SINGLETON',
+  typeNotSingleton: 'CMS_ERR_TYPE_NOT_SINGLETON',
+  entryNotFound: 'CMS_ERR_ENTRY_NOT_FOUND',
+  entryInvalidId: 'CMS_ERR_ENTRY_INVALID_ID',
+  entryValidation: 'CMS_ERR_ENTRY_VALIDATION',
+  entrySystemField: 'CMS_ERR_ENTRY_SYSTEM_FIELD',
+  entryUnique: 'CMS_ERR_ENTRY_UNIQUE',
+  entryVersion: 'CMS_ERR_ENTRY_VERSION_MISMATCH',
+  entryBadPrecondition: 'CMS_ERR_ENTRY_BAD_PRECONDITION',
+  queryUnknownParam: 'CMS_ERR_QUERY_UNKNOWN_PARAM',
+  queryUnknownField: 'CMS_ERR_QUERY_UNKNOWN_FIELD',
+  queryUnknownOperator: 'CMS_ERR_QUERY_UNKNOWN_OPERATOR',
+  queryBadValue: 'CMS_ERR_QUERY_BAD_VALUE',
+  queryBadCursor: 'CMS_ERR_QUERY_BAD_CURSOR',
+  bodyInvalidJson: 'CMS_ERR_BODY_INVALID_JSON',
+  bodyTooLarge: 'CMS_ERR_BODY_TOO_LARGE',
+  bodyTooDeep: 'CMS_ERR_BODY_TOO_DEEP',
+  bodyForbiddenKey: 'CMS_ERR_BODY_FORBIDDEN_KEY',
+  bodyUnsupportedType: 'CMS_ERR_BODY_UNSUPPORTED_MEDIA_TYPE',
+  bodyMissing: 'CMS_ERR_BODY_MISSING',
+  routeNotFound: 'CMS_ERR_ROUTE_NOT_FOUND',
+  methodNotAllowed: 'CMS_ERR_METHOD_NOT_ALLOWED',
+  requestInvalid: 'CMS_ERR_REQUEST_INVALID',
+  serviceUnavailable: 'CMS_ERR_SERVICE_UNAVAILABLE',
+  internal: 'CMS_ERR_INTERNAL',
+} as const;
+
+export const statusOf: Record<ErrorKind, number> = {
+  invalid: 400,
+  'not-found': 404,
+  'not-allowed': 405,
+  conflict: 409,
+  precondition: 412,
+  'too-large': 413,
+  'unsupported-media': 415,
+  unavailable: 503,
+};
+
+export const invalid = (code: string, message: string, details: ErrorDetail[] = []) =>
+  new CmsError('invalid', code, message, details);
+
+export const notFound = (code: string, message: string) => new CmsError('not-found', code, message);
+
+/** The body every error response carries. */
+export interface ErrorBody {
+  error: { code: string; message: string; details: ErrorDetail[] };
+}
+
+export function errorBody(err: CmsError): ErrorBody {
+  return { error: { code: err.code, message: err.message, details: err.details } };
+}

@@ -1,0 +1,106 @@
+// /api/content: routes are registered per content type, so each gets a response serializer
+// compiled from its own schema. Catch-all routes after them answer unknown types and methods.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ContentType } from '../content-types/registry.js';
+import { CmsError, codes, invalid, notFound } from '../errors.js';
+
+type Query = Record<string, unknown>;
+type IdParams = { id: string };
+
+/** If-Match carries the entry version: `"3"`, `3` or `W/"3"`. `*` only asks that the entry exists. */
+export function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+  if (!m) {
+    throw invalid(codes.entryBadPrecondition, 'If-Match must hold the entry version, e.g. If-Match: "3"', [
+      { path: 'if-match', message: 'not a version' },
+    ]);
+  }
+  return Number(m[1]);
+}
+
+const ifMatch = (request: FastifyRequest) => parseIfMatch(request.headers['if-match']);
+
+function listSchema(type: ContentType) {
+  return {
+    200: {
+      type: 'object',
+      properties: {
+        data: { type: 'array', items: type.serializer },
+        meta: {
+          type: 'object',
+          properties: {
+            total: { type: 'integer' },
+            limit: { type: 'integer' },
+            offset: { type: 'integer' },
+            nextCursor: { type: ['string', 'null'] },
+          },
+        },
+      },
+    },
+  };
+}
+
+function entrySchema(type: ContentType, statuses: number[]) {
+  const one = { type: 'object', properties: { data: type.serializer } };
+  return Object.fromEntries(statuses.map((s) => [s, one]));
+}
+
+const location = (type: ContentType, id: string) => `/api/content/${type.id}/${id}`;
+
+export default async function contentRoutes(app: FastifyInstance): Promise<void> {
+  const entries = app.entries;
+  for (const type of app.registry.all()) {
+    const base = `/api/content/${type.id}`;
+    if (type.singleton) {
+      app.get(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+        data: await entries.get(type.id, undefined, request.query as Query),
+      }));
+      app.put(base, { schema: { response: entrySchema(type, [200, 201]) } }, async (request, reply) => {
+        const { entry, created } = await entries.replace(type.id, undefined, request.body, ifMatch(request));
+        return reply.code(created ? 201 : 200).send({ data: entry });
+      });
+      app.patch(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+        data: await entries.patch(type.id, undefined, request.body, ifMatch(request)),
+      }));
+      app.delete(base, async (request, reply) => {
+        await entries.remove(type.id, undefined, ifMatch(request));
+        return reply.code(204).send();
+      });
+      continue;
+    }
+    app.get(base, { schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query));
+    app.post(base, { schema: { response: entrySchema(type, [201]) } }, async (request, reply) => {
+      const entry = await entries.create(type.id, request.body);
+      return reply.code(201).header('location', location(type, entry._id)).send({ data: entry });
+    });
+    app.get<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+      data: await entries.get(type.id, request.params.id, request.query as Query),
+    }));
+    app.put<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+      data: (await entries.replace(type.id, request.params.id, request.body, ifMatch(request))).entry,
+    }));
+    app.patch<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+      data: await entries.patch(type.id, request.params.id, request.body, ifMatch(request)),
+    }));
+    app.delete<{ Params: IdParams }>(`${base}/:id`, async (request, reply) => {
+      await entries.remove(type.id, request.params.id, ifMatch(request));
+      return reply.code(204).send();
+    });
+  }
+
+  // Whatever the per-type routes did not take: an unknown type, or a method the type does not have.
+  const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, _reply: FastifyReply) => {
+    const type = app.registry.get(request.params.type);
+    if (!type) throw notFound(codes.typeNotFound, `There is no content type "${request.params.type.slice(0, 64)}"`);
+    if (type.singleton && request.params.id !== undefined) {
+      throw new CmsError('not-found', codes.typeIsSingleton, `"${type.id}" is a singleton: use /api/content/${type.id} without an id`);
+    }
+    if (type.singleton && request.method === 'POST') {
+      throw new CmsError('not-allowed', codes.typeIsSingleton, `"${type.id}" is a singleton: create or replace it with PUT /api/content/${type.id}`);
+    }
+    throw new CmsError('not-allowed', codes.methodNotAllowed, `${request.method} is not allowed on ${request.url.split('?')[0]}`);
+  };
+  app.all('/api/content/:type', fallback);
+  app.all('/api/content/:type/:id', fallback);
+}

@@ -1,0 +1,225 @@
+// The content service: create, read, list, replace, patch and delete entries of a content type,
+// with validation against the type and optimistic concurrency on `_version`.
+import { ObjectId } from 'mongodb';
+import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
+import { CmsError, codes, invalid, notFound } from '../errors.js';
+import type { EntriesRepository, StoredEntry } from '../storage/entries.js';
+import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
+import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseListQuery, projectionFor, type ListLimits } from './query.js';
+
+export interface ListResult {
+  data: StoredEntry[];
+  meta: { total: number; limit: number; offset: number; nextCursor: string | null };
+}
+
+export type Clock = () => Date;
+
+const MAX_ATTEMPTS = 5;
+
+function pick(entry: StoredEntry, fields: string[] | undefined): StoredEntry {
+  if (!fields) return entry;
+  const out: Record<string, unknown> = {};
+  for (const key of [...ALWAYS_RETURNED, ...fields]) if (key in entry) out[key] = entry[key];
+  return out as StoredEntry;
+}
+
+function versionMismatch(expected: number, current: number): CmsError {
+  return new CmsError('precondition', codes.entryVersion, `The entry is at version ${current}, not ${expected}: reload it and retry`, [
+    { path: '/_version', message: `expected ${expected}, current is ${current}`, current },
+  ]);
+}
+
+export class EntriesService {
+  constructor(
+    private readonly registry: ContentTypeRegistry,
+    private readonly repo: EntriesRepository,
+    private readonly limits: ListLimits,
+    private readonly now: Clock = () => new Date(),
+  ) {}
+
+  type(id: string): ContentType {
+    const type = this.registry.get(id);
+    if (!type) throw notFound(codes.typeNotFound, `There is no content type "${id}"`);
+    return type;
+  }
+
+  private collectionType(id: string): ContentType {
+    const type = this.type(id);
+    if (type.singleton) {
+      throw new CmsError('not-found', codes.typeIsSingleton, `"${id}" is a singleton: use /api/content/${id} without an id`);
+    }
+    return type;
+  }
+
+  private checkId(id: string): void {
+    if (!ID_PATTERN.test(id)) {
+      throw invalid(codes.entryInvalidId, `"${id.slice(0, 64)}" is not an entry id (24 hexadecimal characters)`, [{ path: 'id', message: 'not an entry id' }]);
+    }
+  }
+
+  /** The id under which a type's entry lives: the type id for singletons. */
+  private resolve(typeId: string, id: string | undefined): { type: ContentType; id: string } {
+    if (id === undefined) {
+      const type = this.type(typeId);
+      if (!type.singleton) throw new CmsError('not-allowed', codes.typeNotSingleton, `"${typeId}" is a collection: address an entry by id`);
+      return { type, id: type.id };
+    }
+    const type = this.collectionType(typeId);
+    this.checkId(id);
+    return { type, id };
+  }
+
+  private complete(type: ContentType, fields: Fields): Fields {
+    validateFields(type, fields);
+    normalizeDates(type.schema, fields);
+    return fields;
+  }
+
+  async list(typeId: string, query: Record<string, unknown>): Promise<ListResult> {
+    const type = this.collectionType(typeId);
+    const q = parseListQuery(type, query, this.limits);
+    const projection = projectionFor(q.fields, q.sort);
+    const [rows, total] = await Promise.all([
+      this.repo.find(type.id, {
+        filter: q.pageFilter,
+        sort: mongoSort(q.sort),
+        limit: q.limit + 1,
+        skip: q.offset,
+        ...(projection ? { projection } : {}),
+      }),
+      this.repo.count(type.id, q.filter),
+    ]);
+    const more = rows.length > q.limit;
+    const page = more ? rows.slice(0, q.limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      data: page.map((e) => pick(e, q.fields)),
+      meta: { total, limit: q.limit, offset: q.offset, nextCursor: more && last ? encodeCursor(q.sort, last) : null },
+    };
+  }
+
+  async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}): Promise<StoredEntry> {
+    const target = this.resolve(typeId, id);
+    const unknown = Object.keys(query).filter((k) => k !== 'fields');
+    if (unknown.length) {
+      throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
+    }
+    let fields: string[] | undefined;
+    if (query.fields !== undefined) fields = parseListQuery(target.type, { fields: query.fields }, this.limits).fields;
+    const entry = await this.repo.findById(target.type.id, target.id, projectionFor(fields));
+    if (!entry) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+    return pick(entry, fields);
+  }
+
+  async create(typeId: string, body: unknown): Promise<StoredEntry> {
+    const type = this.collectionType(typeId);
+    const { fields } = prepareBody(body, { allowVersion: false });
+    this.complete(type, fields);
+    const now = this.now().toISOString();
+    const entry: StoredEntry = {
+      _id: new ObjectId().toHexString(),
+      _type: type.id,
+      _version: 1,
+      _createdAt: now,
+      _updatedAt: now,
+      ...fields,
+    };
+    await this.repo.insert(type.id, entry, uniqueFields(type));
+    return entry;
+  }
+
+  /** PUT: replaces every field. A singleton is created by its first PUT. */
+  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: number): Promise<{ entry: StoredEntry; created: boolean }> {
+    const target = this.resolve(typeId, id);
+    const prepared = prepareBody(body, { allowVersion: true });
+    const expected = this.precondition(ifMatch, prepared.version);
+    const fields = this.complete(target.type, prepared.fields);
+    return this.write(target.type, target.id, expected, () => fields);
+  }
+
+  /** PATCH: a JSON Merge Patch applied to the current fields, then validated as a whole. */
+  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: number): Promise<StoredEntry> {
+    const target = this.resolve(typeId, id);
+    const prepared = prepareBody(body, { allowVersion: true });
+    const expected = this.precondition(ifMatch, prepared.version);
+    const { entry } = await this.write(target.type, target.id, expected, (current) => {
+      if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+      const merged = mergePatch(userFields(current), prepared.fields) as Fields;
+      return this.complete(target.type, merged);
+    });
+    return entry;
+  }
+
+  async remove(typeId: string, id: string | undefined, ifMatch?: number): Promise<void> {
+    const target = this.resolve(typeId, id);
+    if (await this.repo.delete(target.type.id, target.id, ifMatch)) return;
+    const current = await this.repo.findById(target.type.id, target.id, { _version: 1 });
+    if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+    throw versionMismatch(ifMatch ?? 0, current._version);
+  }
+
+  private precondition(header: number | undefined, body: number | undefined): number | undefined {
+    if (header !== undefined && body !== undefined && header !== body) {
+      throw invalid(codes.entryBadPrecondition, `If-Match (${header}) and _version (${body}) disagree`, [
+        { path: '/_version', message: 'disagrees with If-Match' },
+      ]);
+    }
+    return header ?? body;
+  }
+
+  /**
+   * Read, compute, then replace only if the version did not move. Without a precondition a lost
+   * race is retried on the fresh entry; with one it is a 412.
+   */
+  private async write(
+    type: ContentType,
+    id: string,
+    expected: number | undefined,
+    compute: (current: StoredEntry | null) => Fields,
+  ): Promise<{ entry: StoredEntry; created: boolean }> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.repo.findById(type.id, id);
+      if (current && expected !== undefined && current._version !== expected) throw versionMismatch(expected, current._version);
+      if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
+      const fields = compute(current);
+      const now = this.now().toISOString();
+      if (!current) {
+        if (expected !== undefined) throw versionMismatch(expected, 0);
+        const entry: StoredEntry = { _id: id, _type: type.id, _version: 1, _createdAt: now, _updatedAt: now, ...fields };
+        try {
+          await this.repo.insert(type.id, entry, uniqueFields(type));
+          return { entry, created: true };
+        } catch (err) {
+          // another writer created the singleton first: go round again and update it
+          if (err instanceof CmsError && err.details[0]?.path === '/_id') continue;
+          throw err;
+        }
+      }
+      const entry: StoredEntry = {
+        _id: id,
+        _type: type.id,
+        _version: current._version + 1,
+        _createdAt: current._createdAt,
+        _updatedAt: now,
+        ...fields,
+      };
+      if (await this.repo.replaceIfVersion(type.id, id, current._version, entry, uniqueFields(type))) return { entry, created: false };
+      if (expected !== undefined) {
+        const fresh = await this.repo.findById(type.id, id, { _version: 1 });
+        if (!fresh) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
+        throw versionMismatch(expected, fresh._version);
+      }
+    }
+    throw new CmsError('conflict', codes.entryVersion, 'The entry changed too often while saving; retry');
+  }
+}
+
+function uniqueFields(type: ContentType): string[] {
+  return [...type.fields.values()].filter((f) => f.unique).map((f) => f.path);
+}
+
+function userFields(entry: StoredEntry): Fields {
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(entry)) if (!k.startsWith('_')) out[k] = v;
+  return out;
+}
