@@ -4,6 +4,7 @@ import { ObjectId } from 'mongodb';
 import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
 import { CmsError, codes, invalid, notFound } from '../errors.js';
 import type { EntriesRepository, StoredEntry } from '../storage/entries.js';
+import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
 import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseListQuery, projectionFor, type ListLimits } from './query.js';
 
@@ -33,6 +34,7 @@ export class EntriesService {
   constructor(
     private readonly registry: ContentTypeRegistry,
     private readonly repo: EntriesRepository,
+    private readonly revisions: RevisionsRepository,
     private readonly limits: ListLimits,
     private readonly now: Clock = () => new Date(),
   ) {}
@@ -124,7 +126,13 @@ export class EntriesService {
       _updatedAt: now,
       ...fields,
     };
-    await this.repo.insert(type.id, entry, uniqueFields(type));
+    await this.revisions.claim({ type: type.id, entryId: entry._id, version: 1, action: 'create', at: now, doc: entry });
+    try {
+      await this.repo.insert(type.id, entry, uniqueFields(type));
+    } catch (err) {
+      await this.revisions.release(type.id, entry._id, 1);
+      throw err;
+    }
     return entry;
   }
 
@@ -151,11 +159,22 @@ export class EntriesService {
   }
 
   async remove(typeId: string, id: string | undefined, ifMatch?: number): Promise<void> {
-    const target = this.resolve(typeId, id);
-    if (await this.repo.delete(target.type.id, target.id, ifMatch)) return;
-    const current = await this.repo.findById(target.type.id, target.id, { _version: 1 });
-    if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
-    throw versionMismatch(ifMatch ?? 0, current._version);
+    const { type, id: entryId } = this.resolve(typeId, id);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.repo.findById(type.id, entryId, { _version: 1 });
+      if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${entryId}`);
+      if (ifMatch !== undefined && current._version !== ifMatch) throw versionMismatch(ifMatch, current._version);
+      const version = current._version + 1;
+      const claimed = await this.revisions.claim({ type: type.id, entryId, version, action: 'delete', at: this.now().toISOString(), doc: null });
+      if (!claimed) {
+        if (ifMatch !== undefined) throw versionMismatch(ifMatch, version);
+        await this.settle(type, entryId, version);
+        continue;
+      }
+      await this.repo.delete(type.id, entryId, current._version);
+      return;
+    }
+    throw busy();
   }
 
   private precondition(header: number | undefined, body: number | undefined): number | undefined {
@@ -168,8 +187,9 @@ export class EntriesService {
   }
 
   /**
-   * Read, compute, then replace only if the version did not move. Without a precondition a lost
-   * race is retried on the fresh entry; with one it is a 412.
+   * Read, compute, claim the next version, write. Exactly one writer claims a version (see
+   * RevisionsRepository). Without a precondition a lost race is retried on the fresh entry; with
+   * one it is a 412.
    */
   private async write(
     type: ContentType,
@@ -181,37 +201,67 @@ export class EntriesService {
       const current = await this.repo.findById(type.id, id);
       if (current && expected !== undefined && current._version !== expected) throw versionMismatch(expected, current._version);
       if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
+      if (!current && expected !== undefined) throw versionMismatch(expected, 0);
       const fields = compute(current);
       const now = this.now().toISOString();
-      if (!current) {
-        if (expected !== undefined) throw versionMismatch(expected, 0);
-        const entry: StoredEntry = { _id: id, _type: type.id, _version: 1, _createdAt: now, _updatedAt: now, ...fields };
-        try {
-          await this.repo.insert(type.id, entry, uniqueFields(type));
-          return { entry, created: true };
-        } catch (err) {
-          // another writer created the singleton first: go round again and update it
-          if (err instanceof CmsError && err.details[0]?.path === '/_id') continue;
-          throw err;
-        }
-      }
+      // a singleton deleted earlier keeps counting versions, so old claims are never reused
+      const version = current ? current._version + 1 : ((await this.revisions.latest(type.id, id))?.version ?? 0) + 1;
       const entry: StoredEntry = {
         _id: id,
         _type: type.id,
-        _version: current._version + 1,
-        _createdAt: current._createdAt,
+        _version: version,
+        _createdAt: current ? current._createdAt : now,
         _updatedAt: now,
         ...fields,
       };
-      if (await this.repo.replaceIfVersion(type.id, id, current._version, entry, uniqueFields(type))) return { entry, created: false };
-      if (expected !== undefined) {
-        const fresh = await this.repo.findById(type.id, id, { _version: 1 });
-        if (!fresh) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
-        throw versionMismatch(expected, fresh._version);
+      const action = current ? 'update' : 'create';
+      if (!(await this.revisions.claim({ type: type.id, entryId: id, version, action, at: now, doc: entry }))) {
+        if (expected !== undefined) throw versionMismatch(expected, version);
+        await this.settle(type, id, version);
+        continue;
       }
+      try {
+        if (current) await this.repo.replaceIfVersion(type.id, id, current._version, entry, uniqueFields(type));
+        else await this.repo.insert(type.id, entry, uniqueFields(type));
+      } catch (err) {
+        await this.revisions.release(type.id, id, version);
+        throw err;
+      }
+      return { entry, created: !current };
     }
-    throw new CmsError('conflict', codes.entryVersion, 'The entry changed too often while saving; retry');
+    throw busy();
   }
+
+  /**
+   * Another writer claimed `version`. If the entry is still one behind, that write may be in flight
+   * or its writer may have died: apply the claimed revision (the same bytes either way). A claim
+   * that can no longer be applied (its unique value was taken meanwhile) is dropped.
+   */
+  private async settle(type: ContentType, id: string, version: number): Promise<void> {
+    const [rev, current] = await Promise.all([this.revisions.get(type.id, id, version), this.repo.findById(type.id, id, { _version: 1 })]);
+    if (!rev) return;
+    try {
+      if (rev.action === 'delete') {
+        if (current?._version === version - 1) await this.repo.delete(type.id, id, version - 1);
+      } else if (current) {
+        if (current._version === version - 1 && rev.doc) await this.repo.replaceIfVersion(type.id, id, version - 1, rev.doc, uniqueFields(type));
+      } else if (rev.doc && (await this.revisions.latest(type.id, id))?.version === version) {
+        await this.repo.insert(type.id, rev.doc, uniqueFields(type));
+      }
+    } catch (err) {
+      if (err instanceof CmsError && err.kind === 'conflict') {
+        // the same insert by the writer itself wins the race: then the claim stands
+        if (err.details[0]?.path === '/_id') return;
+        await this.revisions.release(type.id, id, version);
+        return;
+      }
+      throw err;
+    }
+  }
+}
+
+function busy(): CmsError {
+  return new CmsError('conflict', codes.entryVersion, 'The entry changed too often while saving; retry');
 }
 
 function uniqueFields(type: ContentType): string[] {

@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin';
 import type { ContentTypeRegistry } from '../content-types/registry.js';
 import { EntriesRepository } from '../storage/entries.js';
+import { RevisionsRepository } from '../storage/revisions.js';
 import { EntriesService, type Clock } from './entries.js';
 import type { ListLimits } from './query.js';
 
@@ -28,8 +29,10 @@ export default fp<ServicesOptions>(
       const { created, dropped } = await repo.syncIndexes(type.id, specs);
       if (created.length || dropped.length) app.log.info({ type: type.id, created, dropped }, 'indexes updated');
     }
+    const revisions = new RevisionsRepository(app.mongo.db);
+    await revisions.ensureIndexes();
     app.decorate('registry', opts.registry);
-    app.decorate('entries', new EntriesService(opts.registry, repo, opts.limits, opts.now));
+    app.decorate('entries', new EntriesService(opts.registry, repo, revisions, opts.limits, opts.now));
   },
   { name: 'services', dependencies: ['mongo'] },
 );

@@ -28,7 +28,9 @@ export interface IndexSpec {
 const INDEX_PREFIX = 'cms_';
 const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
 
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+/** MongoDB says 11000; FerretDB (SQLite) says so on insert but reports an update's clash as code 1. */
+const isDuplicateKey = (err: unknown) =>
+  err instanceof MongoServerError && (err.code === 11000 || (err.code === 1 && /UNIQUE constraint failed/.test(err.message)));
 
 function conflictOn(field: string): CmsError {
   if (field === '_id') {

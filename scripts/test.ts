@@ -1,0 +1,58 @@
+// `npm test`: starts the local services once (fresh temporary data), exports their URIs, runs tap
+// over the compiled tests, and stops the services whatever happens. With MONGODB_URI and S3_* set,
+// it uses those services instead. Extra arguments go to tap (e.g. a single test file).
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startServices, type RunningServices } from './services.js';
+
+const require = createRequire(import.meta.url);
+
+async function testFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((f) => f.endsWith('.test.js')).map((f) => join(dir, f)).sort();
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'test' };
+  let services: RunningServices | undefined;
+  let dataDir: string | undefined;
+  const cleanup = async () => {
+    await services?.stop();
+    services = undefined;
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    dataDir = undefined;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (!process.env.MONGODB_URI) {
+      dataDir = await mkdtemp(join(tmpdir(), 'cms-test-'));
+      services = await startServices({ dataDir });
+      Object.assign(env, services.env);
+      console.error(`services: MongoDB wire (FerretDB) at ${services.mongoUri}, S3 at ${services.s3.endpoint}`);
+    }
+    const files = args.some((a) => !a.startsWith('-')) ? [] : await testFiles(join(dirname(import.meta.dirname), 'test'));
+    const tapBin = join(dirname(require.resolve('tap/package.json')), 'dist/esm/run.mjs');
+    return await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [tapBin, ...files, ...args], { env, stdio: 'inherit' });
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    });
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
