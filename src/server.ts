@@ -9,6 +9,7 @@ async function withEmbeddedServices(config: Config): Promise<RunningServices | u
   if (!config.embedded.mongo && !config.embedded.s3) return undefined;
   console.error(`Embedded mode: starting local services with data under ${config.dataDir}`);
   const services = await startServices({ dataDir: config.dataDir });
+  console.error(`Embedded services: FerretDB at ${services.mongoUri}, S3 (versitygw) at ${services.s3.endpoint}`);
   if (config.embedded.mongo) config.mongo.uri = services.mongoUri;
   if (config.embedded.s3) {
     config.s3 = {

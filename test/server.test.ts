@@ -1,0 +1,113 @@
+// The real server process: embedded mode keeps content across restarts, SIGTERM drains in-flight
+// requests and stops the services the server started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ROOT } from './helpers.js';
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts dist/src/server.js with no service URIs (embedded mode) and waits for its port. */
+async function startServer(env: Record<string, string>): Promise<Server> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('S3_') && k !== 'MONGODB_URI'));
+  const child = spawn(process.execPath, ['dist/src/server.js'], {
+    cwd: ROOT,
+    env: { ...clean, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const m = /CMS listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+    if (m) return { child, port: Number(m[1]), output: () => out, exited };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not start:\n${out}`);
+}
+
+async function http(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
+const dataDir = await mkdtemp(join(tmpdir(), 'cms-embedded-'));
+t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+
+t.test('embedded mode: a restart keeps the content, SIGTERM stops the services', async (t) => {
+  const first = await startServer({ DATA_DIR: dataDir });
+  t.teardown(() => void first.child.kill('SIGKILL'));
+  t.equal((await http(first.port, 'GET', '/healthz')).status, 200);
+  const ready = await http(first.port, 'GET', '/readyz');
+  t.equal(ready.status, 200, ready.body);
+  const created = await http(first.port, 'POST', '/api/content/category', { name: 'News', slug: 'news' });
+  t.equal(created.status, 201);
+  const id = (JSON.parse(created.body) as { data: { _id: string } }).data._id;
+  const services = /FerretDB at mongodb:\/\/127\.0\.0\.1:(\d+)\/, S3 \(versitygw\) at http:\/\/127\.0\.0\.1:(\d+)/.exec(first.output());
+  t.ok(services, 'the embedded services are announced');
+  const servicePorts = [Number(services?.[1]), Number(services?.[2])];
+  t.same(await Promise.all(servicePorts.map(portOpen)), [true, true]);
+
+  first.child.kill('SIGTERM');
+  t.equal(await first.exited, 0, 'exits cleanly on SIGTERM');
+  t.notOk(await portOpen(first.port), 'the HTTP port is closed');
+  t.same(await Promise.all(servicePorts.map(portOpen)), [false, false], 'the embedded services were stopped');
+
+  const second = await startServer({ DATA_DIR: dataDir });
+  t.teardown(() => void second.child.kill('SIGKILL'));
+  const read = await http(second.port, 'GET', `/api/content/category/${id}`);
+  t.equal(read.status, 200);
+  t.match(JSON.parse(read.body), { data: { _id: id, name: 'News' } });
+  second.child.kill('SIGTERM');
+  t.equal(await second.exited, 0);
+});
+
+t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
+  const server = await startServer({ DATA_DIR: dataDir });
+  t.teardown(() => void server.child.kill('SIGKILL'));
+  const body = JSON.stringify({ name: 'Slow', slug: 'slow' });
+  const response = new Promise<number>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: server.port, method: 'POST', path: '/api/content/category', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    // half the body now, SIGTERM, then the rest
+    req.write(body.slice(0, 10));
+    setTimeout(() => {
+      server.child.kill('SIGTERM');
+      setTimeout(() => req.end(body.slice(10)), 300);
+    }, 100);
+  });
+  t.equal(await response, 201, 'the in-flight request completed');
+  t.equal(await server.exited, 0);
+  t.match(server.output(), /shutting down/);
+});
