@@ -34,6 +34,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     trustProxy: false,
+    // long enough that an over-long id reaches the route and gets a 400 that says why
+    routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { createContentAjv, createMetaAjv } from './ajv.js';
+import { escapePointer } from '../json.js';
 import { collectFields, type SchemaNode } from './fields.js';
 import metaSchema from './meta-schema.json' with { type: 'json' };
 import { ContentTypeRegistry, type ContentType } from './registry.js';
@@ -27,7 +28,6 @@ export class ContentTypeLoadError extends Error {
   }
 }
 
-const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 function jsonErrorMessage(text: string, err: Error): string {
   const m = /position (\d+)/.exec(err.message);

@@ -3,29 +3,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { MongoError } from 'mongodb';
-import { CmsError, codes, errorBody, statusOf, type ErrorDetail } from '../errors.js';
-
-/** Nesting depth of a JSON text, counted without parsing it (strings skipped). */
-export function jsonDepth(text: string, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
-      depth++;
-      if (depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return max;
-}
+import { CmsError, codes, errorBody, invalid, statusOf, type ErrorDetail } from '../errors.js';
+import { forbiddenKeys, jsonDepth } from '../json.js';
 
 const send = (reply: FastifyReply, status: number, code: string, message: string, details: ErrorDetail[] = []) =>
   reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message, details } });
@@ -48,19 +27,13 @@ function handleError(this: FastifyInstance, err: FastifyError, request: FastifyR
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return send(reply, 413, codes.bodyTooLarge, `The body is larger than the limit of ${this.initialConfig.bodyLimit} bytes`);
+      return send(reply, 413, codes.bodyTooLarge, `The body is larger than the limit of ${this.initialConfig.bodyLimit} bytes`, [{ path: '', message: `larger than ${this.initialConfig.bodyLimit} bytes` }]);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return send(reply, 415, codes.bodyUnsupportedType, 'Send the body as application/json', [{ path: 'content-type', message: 'unsupported' }]);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return send(reply, 400, codes.bodyMissing, 'The request needs a JSON body');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return send(reply, 400, codes.requestInvalid, 'Content-Length does not match the body');
-  }
-  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-    const proto = /__proto__|constructor/.test(err.message);
-    return proto
-      ? send(reply, 400, codes.bodyForbiddenKey, 'The body contains keys that are not allowed (__proto__ or constructor.prototype)')
-      : send(reply, 400, codes.bodyInvalidJson, `The body is not valid JSON: ${err.message}`);
   }
   if (isUnavailable(err)) {
     request.log.error({ err }, 'backing service unavailable');
@@ -75,18 +48,34 @@ function handleError(this: FastifyInstance, err: FastifyError, request: FastifyR
 
 export default fp<{ bodyLimit: number; jsonMaxDepth: number }>(
   async (app, opts) => {
-    const parseJson = app.getDefaultJsonParser('error', 'error');
-    app.removeContentTypeParser('application/json');
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser(
       ['application/json', 'application/merge-patch+json'],
       { parseAs: 'string', bodyLimit: opts.bodyLimit },
       (request, body, done) => {
         const text = body as string;
         if (jsonDepth(text, opts.jsonMaxDepth) > opts.jsonMaxDepth) {
-          done(new CmsError('invalid', codes.bodyTooDeep, `The body nests deeper than ${opts.jsonMaxDepth} levels`), undefined);
+          done(new CmsError('invalid', codes.bodyTooDeep, `The body nests deeper than ${opts.jsonMaxDepth} levels`, [{ path: '', message: `nests deeper than ${opts.jsonMaxDepth} levels` }]), undefined);
           return;
         }
-        parseJson(request, text, done);
+        if (text.length === 0) {
+          done(new CmsError('invalid', codes.bodyMissing, 'The request needs a JSON body', [{ path: '', message: 'missing' }]), undefined);
+          return;
+        }
+        let value: unknown;
+        try {
+          // JSON.parse makes `__proto__` an own key, never a prototype; forbiddenKeys then names it
+          value = JSON.parse(text);
+        } catch (err) {
+          done(invalid(codes.bodyInvalidJson, `The body is not valid JSON: ${(err as Error).message}`, [{ path: '', message: (err as Error).message }]), undefined);
+          return;
+        }
+        const forbidden = forbiddenKeys(value);
+        if (forbidden.length) {
+          done(invalid(codes.bodyForbiddenKey, 'The body contains keys that are not allowed', forbidden), undefined);
+          return;
+        }
+        done(null, value);
       },
     );
 

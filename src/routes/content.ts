@@ -10,13 +10,13 @@ type IdParams = { id: string };
 /** If-Match carries the entry version: `"3"`, `3` or `W/"3"`. `*` only asks that the entry exists. */
 export function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
-  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+  const m = /^\s*(?:W\/)?(?:"(\d{1,15})"|(\d{1,15}))\s*$/.exec(header);
   if (!m) {
     throw invalid(codes.entryBadPrecondition, 'If-Match must hold the entry version, e.g. If-Match: "3"', [
       { path: 'if-match', message: 'not a version' },
     ]);
   }
-  return Number(m[1]);
+  return Number(m[1] ?? m[2]);
 }
 
 const ifMatch = (request: FastifyRequest) => parseIfMatch(request.headers['if-match']);
@@ -50,6 +50,14 @@ const location = (type: ContentType, id: string) => `/api/content/${type.id}/${i
 
 export default async function contentRoutes(app: FastifyInstance): Promise<void> {
   const entries = app.entries;
+  // writes take no query parameters: one that is not understood must not be ignored
+  app.addHook('preHandler', async (request) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    const keys = Object.keys((request.query ?? {}) as Query);
+    if (keys.length) {
+      throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${keys.join(', ')}`, keys.map((path) => ({ path, message: 'unknown query parameter' })));
+    }
+  });
   for (const type of app.registry.all()) {
     const base = `/api/content/${type.id}`;
     if (type.singleton) {
@@ -92,7 +100,7 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
   // Whatever the per-type routes did not take: an unknown type, or a method the type does not have.
   const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, _reply: FastifyReply) => {
     const type = app.registry.get(request.params.type);
-    if (!type) throw notFound(codes.typeNotFound, `There is no content type "${request.params.type.slice(0, 64)}"`);
+    if (!type) throw new CmsError('not-found', codes.typeNotFound, `There is no content type "${request.params.type.slice(0, 64)}"`, [{ path: 'type', message: 'no such content type' }]);
     if (type.singleton && request.params.id !== undefined) {
       throw new CmsError('not-found', codes.typeIsSingleton, `"${type.id}" is a singleton: use /api/content/${type.id} without an id`);
     }

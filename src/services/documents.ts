@@ -4,28 +4,9 @@ import type { ErrorObject } from 'ajv';
 import type { SchemaNode } from '../content-types/fields.js';
 import type { ContentType } from '../content-types/registry.js';
 import { codes, invalid, type ErrorDetail } from '../errors.js';
+import { escapePointer, forbiddenKeys } from '../json.js';
 
 export type Fields = Record<string, unknown>;
-
-const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** Keys that could act as query syntax or reach a prototype: `$…`, dotted, NUL, `__proto__`. */
-export function forbiddenKeys(value: unknown, pointer = '', out: ErrorDetail[] = []): ErrorDetail[] {
-  if (Array.isArray(value)) {
-    value.forEach((item, i) => forbiddenKeys(item, `${pointer}/${i}`, out));
-  } else if (value !== null && typeof value === 'object') {
-    for (const key of Object.keys(value)) {
-      const path = `${pointer}/${escapePointer(key)}`;
-      if (key.startsWith('$') || key.includes('.') || key.includes('\u0000') || FORBIDDEN_NAMES.has(key)) {
-        out.push({ path, message: `key "${key}" is not allowed (no $-prefixed, dotted or prototype keys)` });
-      } else {
-        forbiddenKeys((value as Record<string, unknown>)[key], path, out);
-      }
-    }
-  }
-  return out;
-}
 
 export interface Prepared {
   fields: Fields;
@@ -85,13 +66,38 @@ export function validateFields(type: ContentType, fields: Fields): void {
   throw invalid(codes.entryValidation, `The entry does not match type "${type.id}" (${details.length} problem${details.length === 1 ? '' : 's'})`, details);
 }
 
+// RFC 3339 as the `date-time` format accepts it (offset `+01`, `+0100` or `+01:00`; separator T, t or
+// a space; leap second :60), or a plain date. A time always carries its offset.
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt\s](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?))?$/;
+const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * A date-time (or a date: midnight UTC) as UTC ISO-8601 with milliseconds; undefined when it is not
+ * one. Parsed here rather than by `new Date`, which returns NaN for offsets like `+01` and leap
+ * seconds, reads a time without offset as server-local, and accepts garbage such as "2024-01-10x".
+ * A leap second (23:59:60) becomes 23:59:59.999.
+ */
+export function toUtcIso(value: string): string | undefined {
+  const m = DATE_TIME.exec(value);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
+  const leapYear = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && !leapYear ? 28 : DAYS[mo - 1]!)) return undefined;
+  const offH = Number(m[9] ?? 0);
+  const offM = Number(m[10] ?? 0);
+  if (h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return undefined;
+  const ms = s === 60 ? 999 : Number((m[7] ?? '').slice(0, 3).padEnd(3, '0'));
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, Math.min(s, 59), ms);
+  const offset = (m[8] === '-' ? -1 : 1) * (offH * 60 + offM);
+  return new Date(date.getTime() - offset * 60_000).toISOString();
+}
+
 /** Rewrites date-time strings as UTC ISO-8601 with milliseconds, so they compare and sort correctly. */
 export function normalizeDates(schema: SchemaNode | undefined, value: unknown): unknown {
   if (!schema || value === null || value === undefined) return value;
-  if (typeof value === 'string' && schema.format === 'date-time') {
-    const d = new Date(value);
-    return Number.isNaN(d.getTime()) ? value : d.toISOString();
-  }
+  if (typeof value === 'string' && schema.format === 'date-time') return toUtcIso(value) ?? value;
   if (Array.isArray(value) && schema.items) return value.map((v) => normalizeDates(schema.items, v));
   if (typeof value === 'object' && !Array.isArray(value) && schema.properties) {
     const obj = value as Fields;

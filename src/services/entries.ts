@@ -221,11 +221,16 @@ export class EntriesService {
         continue;
       }
       try {
+        // a false from replaceIfVersion means another writer already rolled our claim forward
         if (current) await this.repo.replaceIfVersion(type.id, id, current._version, entry, uniqueFields(type));
         else await this.repo.insert(type.id, entry, uniqueFields(type));
       } catch (err) {
-        await this.revisions.release(type.id, id, version);
-        throw err;
+        const rolledForward =
+          !current && err instanceof CmsError && err.details[0]?.path === '/_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
+        if (!rolledForward) {
+          await this.revisions.release(type.id, id, version);
+          throw err;
+        }
       }
       return { entry, created: !current };
     }

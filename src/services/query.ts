@@ -6,6 +6,7 @@ import type { FieldInfo, FieldKind } from '../content-types/fields.js';
 import type { ContentType } from '../content-types/registry.js';
 import { codes, invalid, type ErrorDetail } from '../errors.js';
 import type { StoredEntry } from '../storage/entries.js';
+import { toUtcIso } from './documents.js';
 
 export const ID_PATTERN = /^[0-9a-f]{24}$/;
 
@@ -63,8 +64,11 @@ type Scalar = string | number | boolean | null;
 const bad = (param: string, message: string, code: string = codes.queryBadValue) =>
   invalid(code, `Invalid query parameter ${param}: ${message}`, [{ path: param, message }]);
 
+// own properties only: `__proto__`, `constructor`, `toString`… are not fields
+const systemField = (name: string): FieldInfo | undefined => (Object.hasOwn(SYSTEM_FIELDS, name) ? SYSTEM_FIELDS[name] : undefined);
+
 function fieldOf(type: ContentType, name: string, param: string): FieldInfo {
-  const info = SYSTEM_FIELDS[name] ?? type.fields.get(name);
+  const info = systemField(name) ?? type.fields.get(name);
   if (!info) {
     throw invalid(codes.queryUnknownField, `Unknown field "${name}" in ${param}: type "${type.id}" has no such field`, [
       { path: param, message: `unknown field "${name}"` },
@@ -80,9 +84,9 @@ function convertScalar(info: FieldInfo, kind: FieldKind, raw: string, param: str
     case 'string': {
       if (format === 'id' && !ID_PATTERN.test(raw)) throw bad(param, `"${raw}" is not an entry id`);
       if (format === 'date-time') {
-        const d = new Date(raw);
-        if (!/^\d{4}-\d{2}-\d{2}/.test(raw) || Number.isNaN(d.getTime())) throw bad(param, `"${raw}" is not a date-time`);
-        return d.toISOString();
+        const iso = toUtcIso(raw);
+        if (iso === undefined) throw bad(param, `"${raw}" is not a date-time (RFC 3339 with an offset, e.g. 2024-05-01T12:00:00Z, or a date)`);
+        return iso;
       }
       if (checkEnum && info.enum && !info.enum.includes(raw)) {
         throw bad(param, `"${raw}" is not one of: ${info.enum.join(', ')}`);
@@ -177,7 +181,7 @@ function parseFields(type: ContentType, raw: string): string[] {
   const out = new Set<string>();
   for (const name of raw.split(',')) {
     if (!name) throw bad('fields', 'empty field name');
-    if (name !== '_type' && !SYSTEM_FIELDS[name] && !type.schema.properties?.[name]) {
+    if (name !== '_type' && !systemField(name) && !Object.hasOwn(type.schema.properties ?? {}, name)) {
       throw invalid(codes.queryUnknownField, `Unknown field "${name}" in fields: type "${type.id}" has no such top-level field`, [
         { path: 'fields', message: `unknown field "${name}"` },
       ]);
@@ -205,7 +209,9 @@ export function encodeCursor(sort: SortKey[], last: Document): string {
   return Buffer.from(JSON.stringify({ s: signature(sort), v: values })).toString('base64url');
 }
 
-function decodeCursor(raw: string, sort: SortKey[]): Scalar[] {
+const JSON_TYPE_OF_KIND: Partial<Record<FieldKind, string>> = { string: 'string', number: 'number', integer: 'number', boolean: 'boolean' };
+
+function decodeCursor(type: ContentType, raw: string, sort: SortKey[]): Scalar[] {
   const fail = () => bad('cursor', 'not a cursor from this list (it belongs to another sort, or was altered)', codes.queryBadCursor);
   if (raw.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw fail();
   let parsed: unknown;
@@ -216,10 +222,15 @@ function decodeCursor(raw: string, sort: SortKey[]): Scalar[] {
   }
   const c = parsed as { s?: unknown; v?: unknown };
   if (!c || typeof c !== 'object' || c.s !== signature(sort) || !Array.isArray(c.v) || c.v.length !== sort.length) throw fail();
-  for (const v of c.v) {
-    if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) throw fail();
+  // each value must fit its sort field; the _id (wherever it is in the sort) must be an id
+  for (let i = 0; i < sort.length; i++) {
+    const v: unknown = c.v[i];
+    const { field } = sort[i]!;
+    const kind = (systemField(field) ?? type.fields.get(field))?.kind;
+    if (field === '_id' ? typeof v !== 'string' || !ID_PATTERN.test(v) : v !== null && typeof v !== JSON_TYPE_OF_KIND[kind ?? 'mixed']) {
+      throw fail();
+    }
   }
-  if (typeof c.v[c.v.length - 1] !== 'string') throw fail();
   return c.v as Scalar[];
 }
 
@@ -269,7 +280,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   if (cursor !== undefined && offset > 0) throw bad('cursor', 'cursor and offset cannot be combined');
   if (!sort.some((k) => k.field === '_id')) sort.push({ field: '_id', dir: 1 });
   const filter = and(clauses) as Filter<StoredEntry>;
-  const pageFilter = (cursor === undefined ? filter : and([...clauses, afterCursor(sort, decodeCursor(cursor, sort))])) as Filter<StoredEntry>;
+  const pageFilter = (cursor === undefined ? filter : and([...clauses, afterCursor(sort, decodeCursor(type, cursor, sort))])) as Filter<StoredEntry>;
   const result: ListQuery = { filter, pageFilter, sort, limit, offset };
   if (fields) result.fields = fields;
   return result;
