@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Revision } from '../src/storage/revisions.js';
-import { buildTestApp, call, countStored } from './helpers.js';
+import { buildTestApp, call, countStored, type Json } from './helpers.js';
 
 const app = await buildTestApp(t);
 
@@ -239,20 +239,23 @@ t.test('collections answer method and route errors clearly', async (t) => {
   t.equal(unknownRoute.body.error.code, 'CMS_ERR_ROUTE_NOT_FOUND');
 });
 
+/** Leaves what a writer leaves behind if it dies between claiming a version and writing the entry. */
+async function plantClaim(entryId: string, version: number, doc: Json): Promise<void> {
+  await app.mongo.db.collection<Revision>('revisions').insertOne({
+    _id: `article/${entryId}/${version}`,
+    type: 'article',
+    entryId,
+    version,
+    action: 'update',
+    at: new Date().toISOString(),
+    doc: doc as Revision['doc'],
+  });
+}
+
 t.test('a version claimed by a writer that died is rolled forward by the next write', async (t) => {
   const entry = (await call(app, 'POST', '/api/content/article', article(90))).body.data;
   const url = `/api/content/article/${entry._id}`;
-  // what a writer leaves behind if it dies between claiming version 2 and writing the entry
-  const claimed = { ...entry, _version: 2, excerpt: 'from the dead writer' };
-  await app.mongo.db.collection<Revision>('revisions').insertOne({
-    _id: `article/${entry._id}/2`,
-    type: 'article',
-    entryId: entry._id,
-    version: 2,
-    action: 'update',
-    at: new Date().toISOString(),
-    doc: claimed,
-  });
+  await plantClaim(entry._id, 2, { ...entry, _version: 2, excerpt: 'from the dead writer' });
   const stale = await call(app, 'PATCH', url, { title: 'with precondition' }, { 'if-match': '"1"' });
   t.equal(stale.status, 412, 'the claimed version counts as taken');
   const res = await call(app, 'PATCH', url, { title: 'next' });
@@ -261,15 +264,7 @@ t.test('a version claimed by a writer that died is rolled forward by the next wr
 
   // a dead claim that can no longer apply (its unique value was taken since) is dropped
   const other = (await call(app, 'POST', '/api/content/article', article(91))).body.data;
-  await app.mongo.db.collection<Revision>('revisions').insertOne({
-    _id: `article/${other._id}/2`,
-    type: 'article',
-    entryId: other._id,
-    version: 2,
-    action: 'update',
-    at: new Date().toISOString(),
-    doc: { ...other, _version: 2, slug: 'post-90' },
-  });
+  await plantClaim(other._id, 2, { ...other, _version: 2, slug: 'post-90' });
   const after = await call(app, 'PATCH', `/api/content/article/${other._id}`, { excerpt: 'fine' });
   t.equal(after.status, 200);
   t.match(after.body.data, { _version: 2, slug: 'post-91', excerpt: 'fine' });
