@@ -205,6 +205,7 @@ t.test('singletons: no list, GET/PUT/PATCH/DELETE act on the one document', asyn
   const post = await call(app, 'POST', url, { siteName: 'x' });
   t.equal(post.status, 405);
   t.equal(post.body.error.code, 'CMS_ERR_TYPE_SINGLETON');
+  t.equal(post.headers.allow, 'GET, HEAD, PUT, PATCH, DELETE');
   const byId = await call(app, 'GET', `${url}/0123456789abcdef01234567`);
   t.equal(byId.status, 404);
   t.equal(byId.body.error.code, 'CMS_ERR_TYPE_SINGLETON');
@@ -234,6 +235,10 @@ t.test('collections answer method and route errors clearly', async (t) => {
   const put = await call(app, 'PUT', '/api/content/article', article(1));
   t.equal(put.status, 405);
   t.equal(put.body.error.code, 'CMS_ERR_METHOD_NOT_ALLOWED');
+  t.equal(put.headers.allow, 'GET, HEAD, POST');
+  const post = await call(app, 'POST', '/api/content/article/0123456789abcdef01234567', article(1));
+  t.equal(post.status, 405);
+  t.equal(post.headers.allow, 'GET, HEAD, PUT, PATCH, DELETE');
   const unknownRoute = await call(app, 'GET', '/api/nothing-here');
   t.equal(unknownRoute.status, 404);
   t.equal(unknownRoute.body.error.code, 'CMS_ERR_ROUTE_NOT_FOUND');

@@ -98,12 +98,13 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
   }
 
   // Whatever the per-type routes did not take: an unknown type, or a method the type does not have.
-  const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, _reply: FastifyReply) => {
+  const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, reply: FastifyReply) => {
     const type = app.registry.get(request.params.type);
     if (!type) throw new CmsError('not-found', codes.typeNotFound, `There is no content type "${request.params.type.slice(0, 64)}"`, [{ path: 'type', message: 'no such content type' }]);
     if (type.singleton && request.params.id !== undefined) {
       throw new CmsError('not-found', codes.typeIsSingleton, `"${type.id}" is a singleton: use /api/content/${type.id} without an id`);
     }
+    reply.header('allow', type.singleton || request.params.id !== undefined ? 'GET, HEAD, PUT, PATCH, DELETE' : 'GET, HEAD, POST');
     if (type.singleton && request.method === 'POST') {
       throw new CmsError('not-allowed', codes.typeIsSingleton, `"${type.id}" is a singleton: create or replace it with PUT /api/content/${type.id}`);
     }
