@@ -91,12 +91,12 @@ t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
   const server = await startServer({ DATA_DIR: dataDir });
   t.teardown(() => void server.child.kill('SIGKILL'));
   const body = JSON.stringify({ name: 'Slow', slug: 'slow' });
-  const response = new Promise<number>((resolve, reject) => {
+  const response = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port: server.port, method: 'POST', path: '/api/content/category', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
       (res) => {
         res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
       },
     );
     req.on('error', reject);
@@ -107,7 +107,9 @@ t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
       setTimeout(() => req.end(body.slice(10)), 300);
     }, 100);
   });
-  t.equal(await response, 201, 'the in-flight request completed');
+  const { status, connection } = await response;
+  t.equal(status, 201, 'the in-flight request completed');
+  t.equal(connection, 'close', 'keep-alive clients are told to go');
   t.equal(await server.exited, 0);
   t.match(server.output(), /shutting down/);
 });

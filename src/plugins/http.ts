@@ -84,6 +84,15 @@ export default fp<{ bodyLimit: number; jsonMaxDepth: number }>(
       send(reply, 404, codes.routeNotFound, `No route for ${request.method} ${request.url.split('?')[0]}`),
     );
 
+    // while shutting down, tell keep-alive clients to go, so draining does not wait on idle sockets
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+    });
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) reply.header('connection', 'close');
+    });
+
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
         { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
