@@ -39,15 +39,21 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  await app.register(httpPlugin, { bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth });
-  await app.register(mongoPlugin, {
-    uri: config.mongo.uri,
-    db: config.mongo.db,
-    ...(options.mongoClientOptions ? { clientOptions: options.mongoClientOptions } : {}),
-  });
-  await app.register(s3Plugin, { config: config.s3 });
-  await app.register(servicesPlugin, { registry: options.registry, limits: config.list, ...(options.now ? { now: options.now } : {}) });
-  await app.register(healthRoutes);
-  await app.register(contentRoutes);
+  try {
+    await app.register(httpPlugin, { bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth });
+    await app.register(mongoPlugin, {
+      uri: config.mongo.uri,
+      db: config.mongo.db,
+      ...(options.mongoClientOptions ? { clientOptions: options.mongoClientOptions } : {}),
+    });
+    await app.register(s3Plugin, { config: config.s3 });
+    await app.register(servicesPlugin, { registry: options.registry, limits: config.list, ...(options.now ? { now: options.now } : {}) });
+    await app.register(healthRoutes);
+    await app.register(contentRoutes);
+  } catch (err) {
+    // a later plugin failed (S3 down, a unique index that cannot be built): close what was opened
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return app;
 }

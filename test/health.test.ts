@@ -1,5 +1,5 @@
 // /healthz, /readyz, and what clients see when MongoDB or S3 go away.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -48,4 +48,31 @@ t.test('when MongoDB and S3 go away: readyz is 503 and requests get a clean 503'
   const write = await call(app, 'POST', '/api/content/category', { name: 'During', slug: 'during' });
   t.equal(write.status, 503);
   t.equal((await call(app, 'GET', '/healthz')).status, 200, 'the process itself is still alive');
+});
+
+t.test('start-up fails with a clear error when S3 is unreachable', async (t) => {
+  const closedPort = 9; // discard: nothing listens on loopback here
+  await t.rejects(buildTestApp(t, { env: { S3_ENDPOINT: `http://127.0.0.1:${closedPort}` } }), /ECONNREFUSED|connect/);
+});
+
+t.test('start-up refuses a unique index that existing entries violate, naming type and field', async (t) => {
+  const first = await buildTestApp(t);
+  const db = first.mongo.db.databaseName;
+  // two categories share a description; then description becomes unique
+  await first.mongo.db.collection<{ _id: string; [field: string]: unknown }>('content_category').insertMany([
+    { _id: 'a', name: 'A', slug: 'a', description: 'same' },
+    { _id: 'b', name: 'B', slug: 'b', description: 'same' },
+  ]);
+  const dir = await mkdtemp(join(tmpdir(), 'cms-types-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(
+    join(dir, 'category.json'),
+    JSON.stringify({
+      type: 'object',
+      properties: { name: { type: 'string' }, slug: { type: 'string' }, description: { type: 'string', 'x-cms': { unique: true } } },
+      required: ['name', 'slug', 'description'],
+      additionalProperties: false,
+    }),
+  );
+  await t.rejects(buildTestApp(t, { contentTypesDir: dir, env: { MONGODB_DB: db } }), /unique index on category\.description/);
 });
