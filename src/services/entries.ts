@@ -6,7 +6,7 @@ import { CmsError, codes, invalid, notFound } from '../errors.js';
 import type { EntriesRepository, StoredEntry } from '../storage/entries.js';
 import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
-import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseListQuery, projectionFor, type ListLimits } from './query.js';
+import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, projectionFor, type ListLimits } from './query.js';
 
 export interface ListResult {
   data: StoredEntry[];
@@ -107,7 +107,10 @@ export class EntriesService {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
     }
     let fields: string[] | undefined;
-    if (query.fields !== undefined) fields = parseListQuery(target.type, { fields: query.fields }, this.limits).fields;
+    if (query.fields !== undefined) {
+      if (typeof query.fields !== 'string') throw invalid(codes.queryBadValue, 'fields is given more than once', [{ path: 'fields', message: 'given more than once' }]);
+      fields = parseFields(target.type, query.fields);
+    }
     const entry = await this.repo.findById(target.type.id, target.id, projectionFor(fields));
     if (!entry) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
     return pick(entry, fields);

@@ -177,7 +177,7 @@ function parseCount(param: string, raw: string, min: number, max: number): numbe
   return n;
 }
 
-function parseFields(type: ContentType, raw: string): string[] {
+export function parseFields(type: ContentType, raw: string): string[] {
   const out = new Set<string>();
   for (const name of raw.split(',')) {
     if (!name) throw bad('fields', 'empty field name');
