@@ -73,17 +73,40 @@ function binaryPath(tool: Tool): string {
 
 export class ServicesError extends Error {}
 
-function findGo(): string {
-  const candidates = [process.env.GO, ...(process.env.PATH ?? '').split(':').map((p) => join(p, 'go')), '/usr/local/go/bin/go'];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new ServicesError(
+/** The oldest Go that builds both pinned tools (versitygw v1.8.0 declares go 1.25.0). */
+export const MIN_GO = [1, 25] as const;
+
+const missingGo = (why: string) =>
+  new ServicesError(
     [
-      'Cannot start the embedded services: the Go toolchain was not found.',
-      'Either install Go 1.22 or newer (https://go.dev/dl/) and put `go` on PATH (or set GO=/path/to/go),',
+      `Cannot start the embedded services: ${why}.`,
+      `Either install Go ${MIN_GO.join('.')} or newer (https://go.dev/dl/) and put \`go\` on PATH (or set GO=/path/to/go),`,
       'or point the CMS at running services by setting MONGODB_URI and',
       'S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY.',
     ].join('\n'),
   );
+
+async function findGo(): Promise<string> {
+  // an explicit GO is the only candidate, so a wrong one is reported rather than worked around
+  const candidates = process.env.GO
+    ? [process.env.GO]
+    : [...(process.env.PATH ?? '').split(':').filter(Boolean).map((p) => join(p, 'go')), '/usr/local/go/bin/go'];
+  const go = candidates.find((c) => existsSync(c));
+  if (!go) throw missingGo(process.env.GO ? `GO=${process.env.GO} does not exist` : 'the Go toolchain was not found');
+  const version = await new Promise<string>((res) => {
+    const child = spawn(go, ['env', 'GOVERSION'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => res(''));
+    child.on('close', () => res(out.trim()));
+  });
+  const m = /^go(\d+)\.(\d+)/.exec(version);
+  if (!m) throw missingGo(`${go} did not report a Go version`);
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < MIN_GO[0] || (major === MIN_GO[0] && minor < MIN_GO[1])) {
+    throw missingGo(`${go} is ${version}, older than go${MIN_GO.join('.')}`);
+  }
+  return go;
 }
 
 function runGo(goBin: string, env: NodeJS.ProcessEnv, log: Log, label: string): GoRunner {
@@ -118,7 +141,7 @@ function runGo(goBin: string, env: NodeJS.ProcessEnv, log: Log, label: string): 
 async function build(tool: Tool, log: Log): Promise<string> {
   const target = binaryPath(tool);
   if (existsSync(target)) return target;
-  const goBin = findGo();
+  const goBin = await findGo();
   log(`Building ${tool.name} ${tool.version} with Go (first run only; this takes a few minutes)…`);
   const work = await mkdtemp(join(tmpdir(), `cms-build-${tool.binary}-`));
   const outDir = join(work, 'bin');
@@ -138,8 +161,13 @@ async function build(tool: Tool, log: Log): Promise<string> {
   }
 }
 
-export async function provision(log: Log = console.error): Promise<{ ferretdb: string; versitygw: string }> {
-  return { ferretdb: await build(TOOLS.ferretdb, log), versitygw: await build(TOOLS.versitygw, log) };
+export type ServiceName = 'ferretdb' | 'versitygw';
+
+/** Builds the named tools (both by default) unless cached; returns their binaries. */
+export async function provision(log: Log = console.error, which: ServiceName[] = ['ferretdb', 'versitygw']): Promise<Partial<Record<ServiceName, string>>> {
+  const out: Partial<Record<ServiceName, string>> = {};
+  for (const name of which) out[name] = await build(TOOLS[name], log);
+  return out;
 }
 
 async function freePort(): Promise<number> {
@@ -194,9 +222,11 @@ async function stopChild(child: ChildProcess, timeoutMs = 5000): Promise<void> {
 }
 
 export interface RunningServices {
-  mongoUri: string;
-  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
-  /** The environment variables the CMS reads, pointing at these services. */
+  /** Set when FerretDB was started. */
+  mongoUri?: string;
+  /** Set when the S3 server was started. */
+  s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** The environment variables the CMS reads, pointing at what was started. */
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -213,64 +243,66 @@ async function localCredentials(dataDir: string): Promise<{ accessKeyId: string;
   }
 }
 
-export async function startServices(options: { dataDir: string; log?: Log }): Promise<RunningServices> {
-  const log = options.log ?? console.error;
-  const dataDir = resolve(options.dataDir);
-  const bins = await provision(log);
-  const dbDir = join(dataDir, 'ferretdb');
-  const s3Dir = join(dataDir, 's3');
-  await mkdir(dbDir, { recursive: true });
-  await mkdir(s3Dir, { recursive: true });
-  const creds = await localCredentials(dataDir);
+export interface StartOptions {
+  dataDir: string;
+  log?: Log;
+  /** Start FerretDB (default true). */
+  mongo?: boolean;
+  /** Start the S3 server (default true). */
+  s3?: boolean;
+}
 
-  const [dbPort, debugPort, s3Port] = [await freePort(), await freePort(), await freePort()];
-  const db = launch(bins.ferretdb, [
-    '--handler=sqlite',
-    `--sqlite-url=file:${dbDir}/`,
-    `--state-dir=${dbDir}`,
-    `--listen-addr=127.0.0.1:${dbPort}`,
-    `--debug-addr=127.0.0.1:${debugPort}`,
-    '--telemetry=disable',
-    '--log-level=ERROR',
-  ]);
-  const s3 = launch(bins.versitygw, [
-    '--port',
-    `127.0.0.1:${s3Port}`,
-    '--access',
-    creds.accessKeyId,
-    '--secret',
-    creds.secretAccessKey,
-    '--quiet',
-    'posix',
-    s3Dir,
-  ]);
+export async function startServices(options: StartOptions): Promise<RunningServices> {
+  const log = options.log ?? console.error;
+  const wantMongo = options.mongo ?? true;
+  const wantS3 = options.s3 ?? true;
+  const dataDir = resolve(options.dataDir);
+  const bins = await provision(log, [...(wantMongo ? ['ferretdb' as const] : []), ...(wantS3 ? ['versitygw' as const] : [])]);
+  const launched: Array<{ child: ChildProcess; ready: Promise<void> }> = [];
   const stop = async () => {
-    await Promise.all([stopChild(db.child), stopChild(s3.child)]);
+    await Promise.all(launched.map((l) => stopChild(l.child)));
   };
+  const result: RunningServices = { env: {}, stop };
   try {
-    await Promise.all([
-      waitForPort(dbPort, db.child, 'FerretDB', db.output),
-      waitForPort(s3Port, s3.child, 'versitygw', s3.output),
-    ]);
+    if (bins.ferretdb) {
+      const dbDir = join(dataDir, 'ferretdb');
+      await mkdir(dbDir, { recursive: true });
+      const [port, debugPort] = [await freePort(), await freePort()];
+      const db = launch(bins.ferretdb, [
+        '--handler=sqlite',
+        `--sqlite-url=file:${dbDir}/`,
+        `--state-dir=${dbDir}`,
+        `--listen-addr=127.0.0.1:${port}`,
+        `--debug-addr=127.0.0.1:${debugPort}`,
+        '--telemetry=disable',
+        '--log-level=ERROR',
+      ]);
+      launched.push({ child: db.child, ready: waitForPort(port, db.child, 'FerretDB', db.output) });
+      result.mongoUri = `mongodb://127.0.0.1:${port}/`;
+      result.env.MONGODB_URI = result.mongoUri;
+    }
+    if (bins.versitygw) {
+      const s3Dir = join(dataDir, 's3');
+      await mkdir(s3Dir, { recursive: true });
+      const creds = await localCredentials(dataDir);
+      const port = await freePort();
+      const gw = launch(bins.versitygw, ['--port', `127.0.0.1:${port}`, '--access', creds.accessKeyId, '--secret', creds.secretAccessKey, '--quiet', 'posix', s3Dir]);
+      launched.push({ child: gw.child, ready: waitForPort(port, gw.child, 'versitygw', gw.output) });
+      result.s3 = { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', ...creds };
+      Object.assign(result.env, {
+        S3_ENDPOINT: result.s3.endpoint,
+        S3_REGION: result.s3.region,
+        S3_ACCESS_KEY_ID: creds.accessKeyId,
+        S3_SECRET_ACCESS_KEY: creds.secretAccessKey,
+        S3_FORCE_PATH_STYLE: 'true',
+      });
+    }
+    await Promise.all(launched.map((l) => l.ready));
   } catch (err) {
     await stop();
     throw err;
   }
-  const mongoUri = `mongodb://127.0.0.1:${dbPort}/`;
-  const endpoint = `http://127.0.0.1:${s3Port}`;
-  return {
-    mongoUri,
-    s3: { endpoint, region: 'us-east-1', ...creds },
-    env: {
-      MONGODB_URI: mongoUri,
-      S3_ENDPOINT: endpoint,
-      S3_REGION: 'us-east-1',
-      S3_ACCESS_KEY_ID: creds.accessKeyId,
-      S3_SECRET_ACCESS_KEY: creds.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-    },
-    stop,
-  };
+  return result;
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -1,7 +1,7 @@
 // `npm test`: starts the local services once (fresh temporary data), exports their URIs, runs tap
 // over the compiled tests, and stops the services whatever happens. With MONGODB_URI and S3_* set,
 // it uses those services instead. Extra arguments go to tap (e.g. a single test file).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -18,9 +18,14 @@ async function testFiles(dir: string): Promise<string[]> {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'test' };
+  // like the server: start only what the environment does not point at
+  const mongo = !process.env.MONGODB_URI;
+  const s3 = !process.env.S3_ENDPOINT;
   let services: RunningServices | undefined;
   let dataDir: string | undefined;
+  let child: ChildProcess | undefined;
   const cleanup = async () => {
+    child?.kill('SIGTERM');
     await services?.stop();
     services = undefined;
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -32,19 +37,20 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (!process.env.MONGODB_URI) {
+    if (mongo || s3) {
       dataDir = await mkdtemp(join(tmpdir(), 'cms-test-'));
-      services = await startServices({ dataDir });
+      services = await startServices({ dataDir, mongo, s3 });
       Object.assign(env, services.env);
-      console.error(`services: MongoDB wire (FerretDB) at ${services.mongoUri}, S3 at ${services.s3.endpoint}`);
+      console.error(`services: MongoDB wire at ${env.MONGODB_URI}, S3 at ${env.S3_ENDPOINT}`);
     }
     const files = args.some((a) => !a.startsWith('-')) ? [] : await testFiles(join(dirname(import.meta.dirname), 'test'));
     const tapBin = join(dirname(require.resolve('tap/package.json')), 'dist/esm/run.mjs');
     return await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [tapBin, ...files, ...args], { env, stdio: 'inherit' });
+      child = spawn(process.execPath, [tapBin, ...files, ...args], { env, stdio: 'inherit' });
       child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
     });
   } finally {
+    child = undefined;
     await cleanup();
   }
 }

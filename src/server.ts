@@ -1,25 +1,23 @@
 // Start-up: config, embedded services when none are configured, content types, listen; on
 // SIGTERM/SIGINT drain in-flight requests, close connections, stop what we started, exit.
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { ContentTypeLoadError, loadContentTypes } from './content-types/loader.js';
 import { ServicesError, startServices, type RunningServices } from '../scripts/services.js';
 
 async function withEmbeddedServices(config: Config): Promise<RunningServices | undefined> {
-  if (!config.embedded.mongo && !config.embedded.s3) return undefined;
-  console.error(`Embedded mode: starting local services with data under ${config.dataDir}`);
-  const services = await startServices({ dataDir: config.dataDir });
-  console.error(`Embedded services: FerretDB at ${services.mongoUri}, S3 (versitygw) at ${services.s3.endpoint}`);
-  if (config.embedded.mongo) config.mongo.uri = services.mongoUri;
-  if (config.embedded.s3) {
-    config.s3 = {
-      ...config.s3,
-      endpoint: services.s3.endpoint,
-      region: services.s3.region,
-      accessKeyId: services.s3.accessKeyId,
-      secretAccessKey: services.s3.secretAccessKey,
-      forcePathStyle: true,
-    };
+  const { mongo, s3 } = config.embedded;
+  if (!mongo && !s3) return undefined;
+  console.error(`Embedded mode: starting ${[mongo && 'FerretDB', s3 && 'versitygw'].filter(Boolean).join(' and ')} with data under ${config.dataDir}`);
+  const services = await startServices({ dataDir: config.dataDir, mongo, s3 });
+  if (services.mongoUri) {
+    config.mongo.uri = services.mongoUri;
+    console.error(`Embedded FerretDB at ${services.mongoUri}`);
+  }
+  if (services.s3) {
+    config.s3 = { ...config.s3, ...services.s3, forcePathStyle: true };
+    console.error(`Embedded S3 (versitygw) at ${services.s3.endpoint}`);
   }
   return services;
 }
@@ -28,39 +26,49 @@ async function main(): Promise<void> {
   const config = loadConfig();
   // content types first: a broken file should fail fast, before anything is started
   const registry = await loadContentTypes(config.contentTypesDir);
-  const services = await withEmbeddedServices(config);
-  let app;
-  try {
-    app = await buildApp(config, { registry });
-    await app.listen({ host: config.host, port: config.port });
-  } catch (err) {
-    await app?.close();
-    await services?.stop();
-    throw err;
-  }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  app.log.info(`CMS listening on http://${config.host}:${port} with ${registry.all().length} content types`);
 
+  // what is started, as promises, so a signal at any moment can wait for it and stop it
+  let services: Promise<RunningServices | undefined> = Promise.resolve(undefined);
+  let app: Promise<FastifyInstance | undefined> = Promise.resolve(undefined);
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down: draining requests');
+    console.error(`${signal}: shutting down: draining requests`);
     const force = setTimeout(() => {
-      app.log.error('shutdown took longer than 15s; exiting');
+      console.error('shutdown took longer than 15s; exiting');
       process.exit(1);
     }, 15_000);
     force.unref();
+    let code = 0;
     try {
-      await app.close();
-      await services?.stop();
-    } finally {
-      process.exit(0);
+      await (await app.catch(() => undefined))?.close();
+    } catch (err) {
+      console.error('error while closing:', err);
+      code = 1;
     }
+    await (await services.catch(() => undefined))?.stop();
+    process.exit(code);
   };
+  // installed before anything starts, so a signal during a first-run build or start-up stops it all
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  services = withEmbeddedServices(config);
+  app = services.then(() => (closing ? undefined : buildApp(config, { registry })));
+  try {
+    const built = await app;
+    if (!built || closing) return;
+    await built.listen({ host: config.host, port: config.port });
+    const address = built.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    built.log.info(`CMS listening on http://${config.host}:${port} with ${registry.all().length} content types`);
+  } catch (err) {
+    if (closing) return;
+    await (await app.catch(() => undefined))?.close().catch(() => undefined);
+    await (await services.catch(() => undefined))?.stop();
+    throw err;
+  }
 }
 
 main().catch((err: unknown) => {

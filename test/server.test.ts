@@ -68,9 +68,10 @@ t.test('embedded mode: a restart keeps the content, SIGTERM stops the services',
   const created = await http(first.port, 'POST', '/api/content/category', { name: 'News', slug: 'news' });
   t.equal(created.status, 201);
   const id = (JSON.parse(created.body) as { data: { _id: string } }).data._id;
-  const services = /FerretDB at mongodb:\/\/127\.0\.0\.1:(\d+)\/, S3 \(versitygw\) at http:\/\/127\.0\.0\.1:(\d+)/.exec(first.output());
-  t.ok(services, 'the embedded services are announced');
-  const servicePorts = [Number(services?.[1]), Number(services?.[2])];
+  const db = /Embedded FerretDB at mongodb:\/\/127\.0\.0\.1:(\d+)\//.exec(first.output());
+  const s3 = /Embedded S3 \(versitygw\) at http:\/\/127\.0\.0\.1:(\d+)/.exec(first.output());
+  t.ok(db && s3, 'the embedded services are announced');
+  const servicePorts = [Number(db?.[1]), Number(s3?.[1])];
   t.same(await Promise.all(servicePorts.map(portOpen)), [true, true]);
 
   first.child.kill('SIGTERM');
@@ -112,4 +113,37 @@ t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
   t.equal(connection, 'close', 'keep-alive clients are told to go');
   t.equal(await server.exited, 0);
   t.match(server.output(), /shutting down/);
+});
+
+/** PIDs of processes whose command line mentions `needle` (Linux /proc). */
+async function processesMentioning(needle: string): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(needle)) pids.push(Number(name));
+  }
+  return pids;
+}
+
+t.test('SIGTERM during start-up still stops the embedded services', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cms-early-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('S3_') && k !== 'MONGODB_URI'));
+  const child = spawn(process.execPath, ['dist/src/server.js'], { cwd: ROOT, env: { ...clean, NODE_ENV: 'test', PORT: '0', DATA_DIR: dir } });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Embedded mode: starting')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+  });
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, out);
+  t.same(await processesMentioning(dir), [], 'no FerretDB or versitygw left running on its data');
 });
