@@ -39,6 +39,7 @@ export const codes = {
   entrySystemField: 'CMS_ERR_ENTRY_SYSTEM_FIELD',
   entryUnique: 'CMS_ERR_ENTRY_UNIQUE',
   entryVersion: 'CMS_ERR_ENTRY_VERSION_MISMATCH',
+  entryBusy: 'CMS_ERR_ENTRY_BUSY',
   entryBadPrecondition: 'CMS_ERR_ENTRY_BAD_PRECONDITION',
   queryUnknownParam: 'CMS_ERR_QUERY_UNKNOWN_PARAM',
   queryUnknownField: 'CMS_ERR_QUERY_UNKNOWN_FIELD',
@@ -79,6 +80,12 @@ export interface ErrorBody {
   error: { code: string; message: string; details: ErrorDetail[] };
 }
 
+/** At most this many details go out; a huge body must not produce a huger error. */
+export const MAX_DETAILS = 100;
+
 export function errorBody(err: CmsError): ErrorBody {
-  return { error: { code: err.code, message: err.message, details: err.details } };
+  const details = err.details.length > MAX_DETAILS
+    ? [...err.details.slice(0, MAX_DETAILS), { path: '', message: `${err.details.length - MAX_DETAILS} more problems not shown` }]
+    : err.details;
+  return { error: { code: err.code, message: err.message, details } };
 }

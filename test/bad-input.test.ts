@@ -490,3 +490,23 @@ t.test('after all of that, the kept entry is untouched', async (t) => {
   t.same(res.body.data, keep, 'same fields, same _version, same _updatedAt');
   t.equal(await countStored(app, 'category'), 1);
 });
+
+t.test('control characters in a text filter are matched literally, never a 500', async (t) => {
+  for (const op of ['contains', 'startsWith']) {
+    const res = await call(app, 'GET', `${list}?filter[title][${op}]=${encodeURIComponent('a\u0000b')}`);
+    t.equal(res.status, 200, `${op} with a NUL`);
+    t.same(res.body.data, []);
+  }
+});
+
+t.test('an error never grows past 100 details, however many problems a body has', async (t) => {
+  const tags = Array.from({ length: 5000 }, () => '');
+  const body = await refused(t, { method: 'POST', url: list, body: { title: 'x', slug: 'many-errors', tags }, status: 400, code: codes.entryValidation, paths: ['/tags'] });
+  const details = body.error.details as Json[];
+  t.equal(details.length, 101);
+  t.match(details[100], { path: '', message: /^\d+ more problems not shown$/ });
+  const keys = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`$k${i}`, 1]));
+  const forbidden = await refused(t, { method: 'POST', url: list, body: keys, status: 400, code: codes.bodyForbiddenKey, paths: ['/$k0'] });
+  t.equal(forbidden.error.details.length, 101);
+  t.match(forbidden.error.details[100], { message: '900 more problems not shown' });
+});

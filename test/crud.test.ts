@@ -176,9 +176,16 @@ t.test('unique fields: a duplicate is a 409 naming the field, and changes nothin
   const clash = await call(app, 'PATCH', `/api/content/author/${b._id}`, { slug: 'ada' });
   t.equal(clash.status, 409);
   t.match(clash.body.error.details, [{ path: '/slug' }]);
+  const replaced = await call(app, 'PUT', `/api/content/author/${b._id}`, { name: 'Bob', slug: 'bob', email: 'ada@example.com' });
+  t.equal(replaced.status, 409, 'PUT too');
+  t.match(replaced.body.error.details, [{ path: '/email', field: 'email' }]);
   const stored = (await call(app, 'GET', `/api/content/author/${b._id}`)).body.data;
   t.equal(stored.slug, 'bob');
+  t.equal(stored.email, 'bob@example.com');
   t.equal(stored._version, 1);
+  const again = await call(app, 'PATCH', `/api/content/author/${b._id}`, { name: 'Bobby' });
+  t.equal(again.status, 200, 'a refused write leaves no claim behind');
+  t.equal(again.body.data._version, 2);
   t.ok(a._id);
 });
 
@@ -263,8 +270,11 @@ t.test('a version claimed by a writer that died is rolled forward by the next wr
   await plantClaim(entry._id, 2, { ...entry, _version: 2, excerpt: 'from the dead writer' });
   const stale = await call(app, 'PATCH', url, { title: 'with precondition' }, { 'if-match': '"1"' });
   t.equal(stale.status, 412, 'the claimed version counts as taken');
-  const res = await call(app, 'PATCH', url, { title: 'next' });
-  t.equal(res.status, 200);
+  t.match(stale.body.error.details, [{ current: 2 }]);
+  const reloaded = (await call(app, 'GET', url)).body.data;
+  t.match(reloaded, { _version: 2, excerpt: 'from the dead writer' }, 'a reload shows the version the 412 named');
+  const res = await call(app, 'PATCH', url, { title: 'next' }, { 'if-match': '"2"' });
+  t.equal(res.status, 200, 'so a client that always sends If-Match is not locked out');
   t.match(res.body.data, { _version: 3, title: 'next', excerpt: 'from the dead writer' });
 
   // a dead claim that can no longer apply (its unique value was taken since) is dropped
@@ -273,4 +283,18 @@ t.test('a version claimed by a writer that died is rolled forward by the next wr
   const after = await call(app, 'PATCH', `/api/content/article/${other._id}`, { excerpt: 'fine' });
   t.equal(after.status, 200);
   t.match(after.body.data, { _version: 2, slug: 'post-91', excerpt: 'fine' });
+});
+
+t.test('If-Match: * requires the entry to exist', async (t) => {
+  const url = '/api/content/site-settings';
+  await call(app, 'DELETE', url);
+  const missing = await call(app, 'PUT', url, { siteName: 'x' }, { 'if-match': '*' });
+  t.equal(missing.status, 412);
+  t.match(missing.body.error.details, [{ path: '/_version', current: 0 }]);
+  t.equal((await call(app, 'PUT', url, { siteName: 'x' }, { 'if-match': '"0"' })).status, 412);
+  t.equal((await call(app, 'GET', url)).status, 404, 'nothing was created');
+  t.equal((await call(app, 'PUT', url, { siteName: 'x' })).status, 201);
+  t.equal((await call(app, 'PATCH', url, { tagline: 'y' }, { 'if-match': '*' })).status, 200);
+  t.equal((await call(app, 'DELETE', url, undefined, { 'if-match': '*' })).status, 204);
+  t.equal((await call(app, 'DELETE', url, undefined, { 'if-match': '*' })).status, 412);
 });

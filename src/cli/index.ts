@@ -1,6 +1,7 @@
 // The `cms` command. Reads the same configuration as the server (environment variables).
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import { resolve } from 'node:path';
+import { ConfigError } from '../config.js';
 import { ContentTypeLoadError, loadContentTypes } from '../content-types/loader.js';
 
 /** Exit codes: 0 all good, 1 the check found problems, 2 bad usage or configuration. */
@@ -18,9 +19,10 @@ export function buildCli(out: (s: string) => void = (s) => process.stdout.write(
     .option('--dir <path>', 'content-types directory (default: CONTENT_TYPES_DIR or ./content-types)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dir?: string; json?: boolean }) => {
-      const config = loadConfig(opts.dir ? { ...process.env, CONTENT_TYPES_DIR: opts.dir } : process.env);
+      // only the types directory matters here: a check must run in CI without any service configured
+      const dir = resolve(opts.dir ?? process.env.CONTENT_TYPES_DIR ?? 'content-types');
       try {
-        const registry = await loadContentTypes(config.contentTypesDir);
+        const registry = await loadContentTypes(dir);
         const types = registry.all().map((t) => ({ id: t.id, file: t.file, singleton: t.singleton, fields: t.fields.size }));
         if (opts.json) out(`${JSON.stringify({ ok: true, types, issues: [] }, null, 2)}\n`);
         else out(`OK: ${types.length} content types (${types.map((t) => t.id).join(', ')})\n`);

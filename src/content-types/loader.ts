@@ -45,6 +45,8 @@ function metaIssues(file: string, errors: ErrorObject[]): ContentTypeIssue[] {
   for (const e of errors) {
     // a propertyNames failure is reported twice by Ajv (the inner keyword and propertyNames); keep one
     if (e.propertyName !== undefined && e.keyword !== 'propertyNames') continue;
+    // an if/then failure is also reported by the keyword inside "then"
+    if (e.keyword === 'if') continue;
     let pointer = e.instancePath;
     let message = e.message ?? 'is invalid';
     if (e.keyword === 'propertyNames') {
@@ -67,6 +69,8 @@ function metaIssues(file: string, errors: ErrorObject[]): ContentTypeIssue[] {
     } else if (e.keyword === 'required') {
       message = `missing "${String(e.params.missingProperty)}"`;
       if (e.params.missingProperty === 'additionalProperties') message += ' (set it to false)';
+    } else if (e.keyword === 'not' && pointer.endsWith('/additionalProperties')) {
+      message = 'must be false (or a schema for extra keys): unknown fields in a write are refused';
     } else if (e.keyword === 'pattern' && pointer.endsWith('/ref')) {
       message = 'is not a valid type id (lowercase letters, digits and -, starting with a letter)';
     }
@@ -135,54 +139,63 @@ function compileIssue(file: string, schema: unknown, err: Error): ContentTypeIss
   return { file, pointer, message: `schema does not compile: ${text.replace(/^strict mode: /, '')}` };
 }
 
+interface WalkContext {
+  /** Dotted path when the node is reached through object properties only, else undefined. */
+  objectPath?: string;
+  /** The field sits directly in the type's top-level properties. */
+  top: boolean;
+}
+
+/** Checks the x-cms annotations of every subschema, wherever it sits. */
 function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>): ContentTypeIssue[] {
   const out: ContentTypeIssue[] = [];
   const top = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
-  const walk = (props: Record<string, SchemaNode>, base: string, isTop: boolean) => {
-    for (const [name, field] of Object.entries(props)) {
-      const pointer = `${base}/${escapePointer(name)}`;
-      const cms = field['x-cms'];
-      if (cms?.ref !== undefined) {
-        if (!typeIds.has(cms.ref)) {
-          out.push({ file, pointer: `${pointer}/x-cms/ref`, message: `refers to type "${cms.ref}", which does not exist` });
-        }
-        const isString = field.type === 'string';
-        const isArray = field.type === 'array' && field.items?.type === 'string';
-        if (!isString && !isArray) {
-          out.push({ file, pointer, message: 'a ref field must be {"type": "string"} or an array of strings' });
-        }
+  const issue = (pointer: string, message: string) => out.push({ file, pointer, message });
+
+  const visit = (node: SchemaNode, pointer: string, ctx: WalkContext) => {
+    if (!node || typeof node !== 'object') return;
+    const cms = node['x-cms'];
+    if (cms?.ref !== undefined) {
+      if (!typeIds.has(cms.ref)) issue(`${pointer}/x-cms/ref`, `refers to type "${cms.ref}", which does not exist`);
+      const isString = node.type === 'string';
+      const isArray = node.type === 'array' && node.items?.type === 'string';
+      if (!isString && !isArray) issue(pointer, 'a ref field must be {"type": "string"} or an array of strings');
+    }
+    if (cms?.unique) {
+      const name = ctx.objectPath ?? '';
+      if (!ctx.top || !required.has(name)) {
+        issue(`${pointer}/x-cms/unique`, 'a unique field must be a top-level field listed in "required" (every entry needs a value for the unique index)');
       }
-      if (field.items?.['x-cms']?.ref !== undefined && !typeIds.has(field.items['x-cms'].ref)) {
-        out.push({
-          file,
-          pointer: `${pointer}/items/x-cms/ref`,
-          message: `refers to type "${field.items['x-cms'].ref}", which does not exist`,
-        });
+      if (!['string', 'number', 'integer'].includes(String(node.type))) {
+        issue(`${pointer}/x-cms/unique`, 'a unique field must be a string, number or integer');
       }
-      if (cms?.unique) {
-        if (!isTop || !required.has(name)) {
-          out.push({
-            file,
-            pointer: `${pointer}/x-cms/unique`,
-            message: 'a unique field must be a top-level field listed in "required" (every entry needs a value for the unique index)',
-          });
-        }
-        if (!['string', 'number', 'integer'].includes(String(field.type))) {
-          out.push({ file, pointer: `${pointer}/x-cms/unique`, message: 'a unique field must be a string, number or integer' });
-        }
-      }
-      if (cms?.slugFrom !== undefined && top[cms.slugFrom]?.type !== 'string') {
-        out.push({ file, pointer: `${pointer}/x-cms/slugFrom`, message: `"${cms.slugFrom}" is not a string field of this type` });
-      }
-      if (field.properties) walk(field.properties, `${pointer}/properties`, false);
-      if (field.items?.properties) walk(field.items.properties, `${pointer}/items/properties`, false);
+    }
+    if (cms?.index && ctx.objectPath === undefined) {
+      issue(`${pointer}/x-cms/index`, 'an index applies to a top-level field or a field of a nested object, not inside arrays or anyOf/oneOf/allOf');
+    }
+    if (cms?.slugFrom !== undefined && top[cms.slugFrom]?.type !== 'string') {
+      issue(`${pointer}/x-cms/slugFrom`, `"${cms.slugFrom}" is not a string field of this type`);
+    }
+    for (const [name, child] of Object.entries(node.properties ?? {})) {
+      const objectPath = ctx.objectPath === undefined ? undefined : ctx.objectPath ? `${ctx.objectPath}.${name}` : name;
+      visit(child, `${pointer}/properties/${escapePointer(name)}`, { top: pointer === '', ...(objectPath !== undefined ? { objectPath } : {}) });
+    }
+    if (node.items) visit(node.items, `${pointer}/items`, { top: false });
+    for (const key of ['prefixItems', 'anyOf', 'oneOf', 'allOf'] as const) {
+      const list = node[key];
+      if (Array.isArray(list)) list.forEach((child, i) => visit(child as SchemaNode, `${pointer}/${key}/${i}`, { top: false }));
+    }
+    const defs = node.$defs;
+    if (defs && typeof defs === 'object') {
+      for (const [name, child] of Object.entries(defs as Record<string, SchemaNode>)) visit(child, `${pointer}/$defs/${escapePointer(name)}`, { top: false });
     }
   };
-  walk(top, '/properties', true);
-  const cms = schema['x-cms'] as { displayField?: string } | undefined;
-  if (cms?.displayField !== undefined && top[cms.displayField]?.type !== 'string') {
-    out.push({ file, pointer: '/x-cms/displayField', message: `"${cms.displayField}" is not a top-level string field` });
+  visit(schema, '', { top: false, objectPath: '' });
+
+  const typeCms = schema['x-cms'] as { displayField?: string } | undefined;
+  if (typeCms?.displayField !== undefined && top[typeCms.displayField]?.type !== 'string') {
+    issue('/x-cms/displayField', `"${typeCms.displayField}" is not a top-level string field`);
   }
   return out;
 }

@@ -2,14 +2,16 @@
 // compiled from its own schema. Catch-all routes after them answer unknown types and methods.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentType } from '../content-types/registry.js';
-import { CmsError, codes, invalid, notFound } from '../errors.js';
+import { CmsError, codes, invalid } from '../errors.js';
+import type { Precondition } from '../services/entries.js';
 
 type Query = Record<string, unknown>;
 type IdParams = { id: string };
 
 /** If-Match carries the entry version: `"3"`, `3` or `W/"3"`. `*` only asks that the entry exists. */
-export function parseIfMatch(header: string | undefined): number | undefined {
-  if (header === undefined || header.trim() === '*') return undefined;
+export function parseIfMatch(header: string | undefined): Precondition {
+  if (header === undefined) return undefined;
+  if (header.trim() === '*') return '*';
   const m = /^\s*(?:W\/)?(?:"(\d{1,15})"|(\d{1,15}))\s*$/.exec(header);
   if (!m) {
     throw invalid(codes.entryBadPrecondition, 'If-Match must hold the entry version, e.g. If-Match: "3"', [

@@ -3,7 +3,7 @@
 import { ObjectId } from 'mongodb';
 import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
 import { CmsError, codes, invalid, notFound } from '../errors.js';
-import type { EntriesRepository, StoredEntry } from '../storage/entries.js';
+import { DuplicateKeyError, type EntriesRepository, type StoredEntry } from '../storage/entries.js';
 import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
 import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, projectionFor, type ListLimits } from './query.js';
@@ -24,11 +24,21 @@ function pick(entry: StoredEntry, fields: string[] | undefined): StoredEntry {
   return out as StoredEntry;
 }
 
-function versionMismatch(expected: number, current: number): CmsError {
+/** A write's precondition: an exact version, `*` (the entry must exist), or none. */
+export type Precondition = number | '*' | undefined;
+
+function versionMismatch(expected: Exclude<Precondition, undefined>, current: number): CmsError {
+  if (current === 0) {
+    return new CmsError('precondition', codes.entryVersion, 'The entry does not exist, so the precondition fails', [
+      { path: '/_version', message: `expected ${expected === '*' ? 'an existing entry' : expected}, but there is none`, current },
+    ]);
+  }
   return new CmsError('precondition', codes.entryVersion, `The entry is at version ${current}, not ${expected}: reload it and retry`, [
     { path: '/_version', message: `expected ${expected}, current is ${current}`, current },
   ]);
 }
+
+const isStale = (expected: Precondition, current: number): expected is number => typeof expected === 'number' && current !== expected;
 
 export class EntriesService {
   constructor(
@@ -134,13 +144,13 @@ export class EntriesService {
       await this.repo.insert(type.id, entry, uniqueFields(type));
     } catch (err) {
       await this.revisions.release(type.id, entry._id, 1);
-      throw err;
+      throw uniqueConflict(err);
     }
     return entry;
   }
 
   /** PUT: replaces every field. A singleton is created by its first PUT. */
-  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: number): Promise<{ entry: StoredEntry; created: boolean }> {
+  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition): Promise<{ entry: StoredEntry; created: boolean }> {
     const target = this.resolve(typeId, id);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
@@ -149,7 +159,7 @@ export class EntriesService {
   }
 
   /** PATCH: a JSON Merge Patch applied to the current fields, then validated as a whole. */
-  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: number): Promise<StoredEntry> {
+  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition): Promise<StoredEntry> {
     const target = this.resolve(typeId, id);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
@@ -161,17 +171,18 @@ export class EntriesService {
     return entry;
   }
 
-  async remove(typeId: string, id: string | undefined, ifMatch?: number): Promise<void> {
+  async remove(typeId: string, id: string | undefined, ifMatch?: Precondition): Promise<void> {
     const { type, id: entryId } = this.resolve(typeId, id);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.repo.findById(type.id, entryId, { _version: 1 });
+      if (!current && ifMatch !== undefined) throw versionMismatch(ifMatch, 0);
       if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${entryId}`);
-      if (ifMatch !== undefined && current._version !== ifMatch) throw versionMismatch(ifMatch, current._version);
+      if (isStale(ifMatch, current._version)) throw versionMismatch(ifMatch, current._version);
       const version = current._version + 1;
       const claimed = await this.revisions.claim({ type: type.id, entryId, version, action: 'delete', at: this.now().toISOString(), doc: null });
       if (!claimed) {
-        if (ifMatch !== undefined) throw versionMismatch(ifMatch, version);
         await this.settle(type, entryId, version);
+        if (typeof ifMatch === 'number') throw versionMismatch(ifMatch, version);
         continue;
       }
       await this.repo.delete(type.id, entryId, current._version);
@@ -180,13 +191,13 @@ export class EntriesService {
     throw busy();
   }
 
-  private precondition(header: number | undefined, body: number | undefined): number | undefined {
-    if (header !== undefined && body !== undefined && header !== body) {
+  private precondition(header: Precondition, body: number | undefined): Precondition {
+    if (typeof header === 'number' && body !== undefined && header !== body) {
       throw invalid(codes.entryBadPrecondition, `If-Match (${header}) and _version (${body}) disagree`, [
         { path: '/_version', message: 'disagrees with If-Match' },
       ]);
     }
-    return header ?? body;
+    return body ?? header;
   }
 
   /**
@@ -197,12 +208,12 @@ export class EntriesService {
   private async write(
     type: ContentType,
     id: string,
-    expected: number | undefined,
+    expected: Precondition,
     compute: (current: StoredEntry | null) => Fields,
   ): Promise<{ entry: StoredEntry; created: boolean }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.repo.findById(type.id, id);
-      if (current && expected !== undefined && current._version !== expected) throw versionMismatch(expected, current._version);
+      if (current && isStale(expected, current._version)) throw versionMismatch(expected, current._version);
       if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
       if (!current && expected !== undefined) throw versionMismatch(expected, 0);
       const fields = compute(current);
@@ -219,8 +230,10 @@ export class EntriesService {
       };
       const action = current ? 'update' : 'create';
       if (!(await this.revisions.claim({ type: type.id, entryId: id, version, action, at: now, doc: entry }))) {
-        if (expected !== undefined) throw versionMismatch(expected, version);
+        // another writer owns this version: make sure it is applied (its writer may have died), so
+        // a 412 names a version that a reload will actually show
         await this.settle(type, id, version);
+        if (typeof expected === 'number') throw versionMismatch(expected, version);
         continue;
       }
       try {
@@ -229,10 +242,10 @@ export class EntriesService {
         else await this.repo.insert(type.id, entry, uniqueFields(type));
       } catch (err) {
         const rolledForward =
-          !current && err instanceof CmsError && err.details[0]?.path === '/_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
+          !current && err instanceof DuplicateKeyError && err.field === '_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
         if (!rolledForward) {
           await this.revisions.release(type.id, id, version);
-          throw err;
+          throw uniqueConflict(err);
         }
       }
       return { entry, created: !current };
@@ -257,9 +270,9 @@ export class EntriesService {
         await this.repo.insert(type.id, rev.doc, uniqueFields(type));
       }
     } catch (err) {
-      if (err instanceof CmsError && err.kind === 'conflict') {
+      if (err instanceof DuplicateKeyError) {
         // the same insert by the writer itself wins the race: then the claim stands
-        if (err.details[0]?.path === '/_id') return;
+        if (err.field === '_id') return;
         await this.revisions.release(type.id, id, version);
         return;
       }
@@ -268,8 +281,18 @@ export class EntriesService {
   }
 }
 
+/** A duplicate key from the repository, as the 409 a client sees. */
+function uniqueConflict(err: unknown): unknown {
+  if (!(err instanceof DuplicateKeyError)) return err;
+  if (err.field === '_id') return new CmsError('conflict', codes.entryUnique, 'An entry with this id already exists', [{ path: '/_id', message: 'already exists' }]);
+  if (!err.field) return new CmsError('conflict', codes.entryUnique, 'A unique value of this entry is already taken');
+  return new CmsError('conflict', codes.entryUnique, `Another entry already has this value of "${err.field}"`, [
+    { path: `/${err.field}`, message: 'must be unique', field: err.field },
+  ]);
+}
+
 function busy(): CmsError {
-  return new CmsError('conflict', codes.entryVersion, 'The entry changed too often while saving; retry');
+  return new CmsError('conflict', codes.entryBusy, 'The entry changed too often while saving; retry');
 }
 
 function uniqueFields(type: ContentType): string[] {

@@ -24,7 +24,7 @@ export default fp<ServicesOptions>(
     const repo = new EntriesRepository(app.mongo.db);
     for (const type of opts.registry.all()) {
       const specs = [...type.fields.values()]
-        .filter((f) => (f.unique || f.index) && !f.path.includes('.'))
+        .filter((f) => f.unique || f.index)
         .map((f) => ({ field: f.path, unique: f.unique }));
       const { created, dropped } = await repo.syncIndexes(type.id, specs);
       if (created.length || dropped.length) app.log.info({ type: type.id, created, dropped }, 'indexes updated');

@@ -110,7 +110,8 @@ function convertScalar(info: FieldInfo, kind: FieldKind, raw: string, param: str
   }
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+// NUL is spelt \x00: MongoDB refuses a regular expression holding a raw NUL byte
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\0/g, '\\x00');
 
 function filterClause(type: ContentType, name: string, opRaw: string, raw: string, param: string): Document {
   const info = fieldOf(type, name, param);

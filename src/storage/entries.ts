@@ -1,7 +1,6 @@
 // Entries of each content type live in their own collection, `content_<type>`. No rules here:
 // reads, conditional writes and indexes. Duplicate keys come back as a conflict naming the field.
 import { MongoServerError, type Db, type Document, type Filter, type Sort } from 'mongodb';
-import { CmsError, codes } from '../errors.js';
 
 export interface StoredEntry {
   _id: string;
@@ -29,16 +28,15 @@ const INDEX_PREFIX = 'cms_';
 const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
 
 /** MongoDB says 11000; FerretDB (SQLite) says so on insert but reports an update's clash as code 1. */
-const isDuplicateKey = (err: unknown) =>
+const isDuplicateKey = (err: unknown): err is MongoServerError =>
   err instanceof MongoServerError && (err.code === 11000 || (err.code === 1 && /UNIQUE constraint failed/.test(err.message)));
 
-function conflictOn(field: string): CmsError {
-  if (field === '_id') {
-    return new CmsError('conflict', codes.entryUnique, 'An entry with this id already exists', [{ path: '/_id', message: 'already exists' }]);
+/** A unique value is taken. `field` is `_id`, a unique field, or undefined when it cannot be told. */
+export class DuplicateKeyError extends Error {
+  constructor(readonly field: string | undefined) {
+    super(field ? `duplicate value of ${field}` : 'duplicate key');
+    this.name = 'DuplicateKeyError';
   }
-  return new CmsError('conflict', codes.entryUnique, `Another entry already has this value of "${field}"`, [
-    { path: `/${field}`, message: 'must be unique', field },
-  ]);
 }
 
 export class EntriesRepository {
@@ -49,24 +47,26 @@ export class EntriesRepository {
   }
 
   /**
-   * Which unique field a duplicate-key error was about. MongoDB names the index in the error but
-   * FerretDB does not, so ask: which unique value is already held by another entry?
+   * Which unique field a duplicate-key error was about. MongoDB names it in keyPattern; FerretDB
+   * does not, so ask: which unique value is already held by another entry?
    */
-  private async duplicateField(type: string, entry: StoredEntry, unique: string[], isInsert: boolean): Promise<CmsError> {
+  private async duplicateField(type: string, entry: StoredEntry, unique: string[], isInsert: boolean, err: MongoServerError): Promise<DuplicateKeyError> {
+    const fromPattern = err.keyPattern ? Object.keys(err.keyPattern)[0] : undefined;
+    if (fromPattern) return new DuplicateKeyError(fromPattern);
     const collection = this.collection(type);
-    if (isInsert && (await collection.countDocuments({ _id: entry._id }, { limit: 1 }))) return conflictOn('_id');
+    if (isInsert && (await collection.countDocuments({ _id: entry._id }, { limit: 1 }))) return new DuplicateKeyError('_id');
     for (const field of unique) {
       const taken = await collection.countDocuments({ [field]: entry[field], _id: { $ne: entry._id } }, { limit: 1 });
-      if (taken) return conflictOn(field);
+      if (taken) return new DuplicateKeyError(field);
     }
-    return new CmsError('conflict', codes.entryUnique, 'A unique value of this entry is already taken');
+    return new DuplicateKeyError(undefined);
   }
 
   async insert(type: string, entry: StoredEntry, unique: string[]): Promise<void> {
     try {
       await this.collection(type).insertOne(entry);
     } catch (err) {
-      if (isDuplicateKey(err)) throw await this.duplicateField(type, entry, unique, true);
+      if (isDuplicateKey(err)) throw await this.duplicateField(type, entry, unique, true, err);
       throw err;
     }
   }
@@ -94,7 +94,7 @@ export class EntriesRepository {
       const result = await this.collection(type).replaceOne({ _id: id, _version: version }, entry);
       return result.matchedCount === 1;
     } catch (err) {
-      if (isDuplicateKey(err)) throw await this.duplicateField(type, entry, unique, false);
+      if (isDuplicateKey(err)) throw await this.duplicateField(type, entry, unique, false, err);
       throw err;
     }
   }
