@@ -82,7 +82,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const data = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   let env: Env;
   try {
-    env = envSchema<Env>({ schema, data, dotenv: false });
+    env = envSchema<Env>({ schema, data, dotenv: false, env: false });
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${(err as Error).message.replace(/^env\//, '').replace(/^env /, '')}`);
   }

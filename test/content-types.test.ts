@@ -51,7 +51,13 @@ t.test('each kind of broken file is reported with its file, pointer and problem'
     ['an unknown x-cms key', { 'a.json': { ...valid, 'x-cms': { singelton: true } } }, { pointer: '/x-cms/singelton', message: /unknown key/ }],
     ['an open object', { 'a.json': { ...valid, additionalProperties: true } }, { pointer: '/additionalProperties', message: /must be false/ }],
     ['a unique field that is not required', { 'a.json': { ...valid, properties: { slug: { type: 'string', 'x-cms': { unique: true } } } } }, { pointer: '/properties/slug/x-cms/unique' }],
-    ['a strict-types violation', { 'a.json': { ...valid, properties: { seo: { properties: { a: { type: 'string' } } } } } }, { pointer: '/properties/seo', message: /missing type "object"/ }],
+    ['a strict-types violation', { 'a.json': { ...valid, properties: { seo: { properties: { a: { type: 'string' } }, additionalProperties: false } } } }, { pointer: '/properties/seo', message: /missing type "object"/ }],
+    ['a ref inside anyOf', { 'a.json': { ...valid, properties: { who: { anyOf: [{ type: 'string', 'x-cms': { ref: 'ghost' } }, { type: 'null' }] } } } }, { pointer: '/properties/who/anyOf/0/x-cms/ref' }],
+    ['a ref inside $defs', { 'a.json': { ...valid, $defs: { person: { type: 'string', 'x-cms': { ref: 'ghost' } } } } }, { pointer: '/$defs/person/x-cms/ref' }],
+    ['unique on array items', { 'a.json': { ...valid, properties: { tags: { type: 'array', items: { type: 'string', 'x-cms': { unique: true } } } } } }, { pointer: '/properties/tags/items/x-cms/unique' }],
+    ['an index inside an array', { 'a.json': { ...valid, properties: { tags: { type: 'array', items: { type: 'string', 'x-cms': { index: true } } } } } }, { pointer: '/properties/tags/items/x-cms/index' }],
+    ['a nested object left open', { 'a.json': { ...valid, properties: { seo: { type: 'object', properties: { a: { type: 'string' } } } } } }, { pointer: '/properties/seo', message: /missing "additionalProperties"/ }],
+    ['a nested object opened explicitly', { 'a.json': { ...valid, properties: { seo: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: true } } } }, { pointer: '/properties/seo/additionalProperties', message: /must be false/ }],
     ['a displayField that is not a field', { 'a.json': { ...valid, 'x-cms': { displayField: 'name' } } }, { pointer: '/x-cms/displayField' }],
   ];
   for (const [name, files, expected] of cases) {
@@ -107,4 +113,17 @@ t.test('cms check validates the files and exits non-zero with the same errors', 
 
   const usage = await run(['bin/cms.js', 'chekc'], {});
   t.equal(usage.code, 2, 'an unknown command is a usage error');
+});
+
+t.test('free-form maps and nested indexes are allowed', async (t) => {
+  const issues = await issuesOf({
+    'a.json': {
+      ...valid,
+      properties: {
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+        seo: { type: 'object', properties: { title: { type: 'string', 'x-cms': { index: true } } }, additionalProperties: false },
+      },
+    },
+  });
+  t.same(issues, []);
 });

@@ -76,3 +76,28 @@ t.test('start-up refuses a unique index that existing entries violate, naming ty
   );
   await t.rejects(buildTestApp(t, { contentTypesDir: dir, env: { MONGODB_DB: db } }), /unique index on category\.description/);
 });
+
+t.test('start-up builds declared indexes (nested ones too) and drops ours no longer declared', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cms-types-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const type = (withIndexes: boolean) => ({
+    type: 'object',
+    properties: {
+      code: { type: 'string', ...(withIndexes ? { 'x-cms': { unique: true } } : {}) },
+      seo: { type: 'object', properties: { title: { type: 'string', ...(withIndexes ? { 'x-cms': { index: true } } : {}) } }, additionalProperties: false },
+    },
+    required: ['code'],
+    additionalProperties: false,
+  });
+  await writeFile(join(dir, 'thing.json'), JSON.stringify(type(true)));
+  const first = await buildTestApp(t, { contentTypesDir: dir });
+  const db = first.mongo.db.databaseName;
+  const names = async () => (await first.mongo.db.collection('content_thing').listIndexes().toArray()).map((i) => [i.name, i.key, i.unique === true]);
+  t.same((await names()).filter(([n]) => String(n).startsWith('cms_')).sort(), [
+    ['cms_index_seo.title', { 'seo.title': 1 }, false],
+    ['cms_unique_code', { code: 1 }, true],
+  ]);
+  await writeFile(join(dir, 'thing.json'), JSON.stringify(type(false)));
+  await buildTestApp(t, { contentTypesDir: dir, env: { MONGODB_DB: db } });
+  t.same((await names()).filter(([n]) => String(n).startsWith('cms_')), [], 'undeclared indexes are dropped');
+});

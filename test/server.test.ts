@@ -16,12 +16,12 @@ interface Server {
   exited: Promise<number | null>;
 }
 
-/** Starts dist/src/server.js with no service URIs (embedded mode) and waits for its port. */
-async function startServer(env: Record<string, string>): Promise<Server> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('S3_') && k !== 'MONGODB_URI'));
+/** Starts dist/src/server.js (by default with no service URIs: embedded mode) and waits for its port. */
+async function startServer(env: Record<string, string>, keepServices = false): Promise<Server> {
+  const base = keepServices ? process.env : Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('S3_') && k !== 'MONGODB_URI'));
   const child = spawn(process.execPath, ['dist/src/server.js'], {
     cwd: ROOT,
-    env: { ...clean, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...base, NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', ...env },
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -146,4 +146,24 @@ t.test('SIGTERM during start-up still stops the embedded services', async (t) =>
   child.kill('SIGTERM');
   t.equal(await exited, 0, out);
   t.same(await processesMentioning(dir), [], 'no FerretDB or versitygw left running on its data');
+});
+
+t.test('production logs: one JSON line per request', async (t) => {
+  const suffix = Math.random().toString(16).slice(2, 10);
+  const server = await startServer({ NODE_ENV: 'production', MONGODB_DB: `t_prodlog_${suffix}`, S3_BUCKET: `t-prodlog-${suffix}` }, true);
+  t.teardown(() => void server.child.kill('SIGKILL'));
+  const before = server.output().split('\n').length;
+  t.equal((await http(server.port, 'GET', '/healthz')).status, 200);
+  t.equal((await http(server.port, 'GET', '/api/content/nope')).status, 404);
+  await new Promise((r) => setTimeout(r, 200));
+  server.child.kill('SIGTERM');
+  t.equal(await server.exited, 0);
+  const lines = server.output().split('\n').slice(before - 1).filter((l) => l.startsWith('{'));
+  const requests = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+  t.equal(requests.length, 2, 'exactly one line per request');
+  t.match(requests, [
+    { method: 'GET', url: '/healthz', statusCode: 200, level: 30 },
+    { method: 'GET', url: '/api/content/nope', statusCode: 404 },
+  ]);
+  t.ok(requests.every((r) => typeof r.ms === 'number' && typeof r.reqId === 'string'), 'with timing and request id');
 });
