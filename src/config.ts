@@ -8,7 +8,6 @@ const schema = {
     NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
     HOST: { type: 'string', default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
-    PUBLIC_URL: { type: 'string', pattern: '^https?://' },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     CONTENT_TYPES_DIR: { type: 'string', default: 'content-types' },
     DATA_DIR: { type: 'string', default: '.data' },
@@ -32,7 +31,6 @@ interface Env {
   NODE_ENV: 'development' | 'production' | 'test';
   HOST: string;
   PORT: number;
-  PUBLIC_URL?: string;
   LOG_LEVEL: string;
   CONTENT_TYPES_DIR: string;
   DATA_DIR: string;
@@ -55,7 +53,6 @@ export interface Config {
   env: Env['NODE_ENV'];
   host: string;
   port: number;
-  publicUrl?: string;
   logLevel: string;
   contentTypesDir: string;
   dataDir: string;
@@ -112,7 +109,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         '(plus S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY unless AWS provides them).',
     );
   }
-  if (env.PUBLIC_URL) config.publicUrl = env.PUBLIC_URL.replace(/\/$/, '');
   if (env.MONGODB_URI) config.mongo.uri = env.MONGODB_URI;
   if (env.S3_ENDPOINT) config.s3.endpoint = env.S3_ENDPOINT;
   if (env.S3_ACCESS_KEY_ID) config.s3.accessKeyId = env.S3_ACCESS_KEY_ID;

@@ -9,7 +9,6 @@ import { loadContentTypes } from '../src/content-types/loader.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const EXAMPLE_TYPES = join(ROOT, 'content-types');
-export const FIXTURES = join(ROOT, 'test', 'fixtures');
 
 interface Teardown {
   teardown(fn: () => unknown): void;
