@@ -1,11 +1,18 @@
-// `npm run bench`: how much the CMS costs over a bare Fastify server serving the same bytes.
+// `npm run bench`: how much the CMS costs over two baselines, measured in the same run.
 //
 // Starts the local services (FerretDB + versitygw, fresh temporary data) unless MONGODB_URI is
 // set, builds the CMS on its own database, seeds article entries, then for each scenario measures
-// the CMS and, alongside it in the same run, a bare Fastify server (no plugins) answering the same
-// URL with the very response bytes the CMS returned. The load generator (autocannon) runs in a
-// child process; both servers run in this process, one at a time. Prints a markdown table and
-// writes it between the markers in BENCHMARKS.md. Everything started is stopped, even on error.
+// three servers, one after the other, on the same URL:
+//   - the CMS;
+//   - "Fastify + raw driver": a bare Fastify server (no plugins) whose routes run the CMS's database
+//     work for that URL with the raw `mongodb` driver (its own MongoClient, the same database and
+//     collection) and reply with JSON.stringify of the same response shape. CMS / raw driver is the
+//     CMS's own overhead: routing, hooks, query checking, the service, the compiled serializer;
+//   - "bare Fastify (same bytes)": a bare Fastify server answering with the very bytes the CMS
+//     returned, no database at all. CMS / bare Fastify is everything over HTTP alone.
+// The load generator (autocannon) runs in a child process; the servers run in this process. Prints
+// a markdown table and writes it between the markers in BENCHMARKS.md. Everything started is
+// stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
 import { fork, type ChildProcess } from 'node:child_process';
@@ -13,15 +20,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { cpus, platform, arch, tmpdir, totalmem } from 'node:os';
+import { arch, cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { MongoClient, type Db } from 'mongodb';
 import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { loadContentTypes } from '../src/content-types/loader.js';
-import { FERRETDB_VERSION, startServices, type RunningServices } from '../scripts/services.js';
+import { FERRETDB_VERSION, ServicesError, startServices, type RunningServices } from '../scripts/services.js';
 import type { LoadMessage, LoadRequest, LoadResult } from './load.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -31,13 +39,27 @@ const END = '<!-- bench:end -->';
 
 const CONNECTIONS = 10;
 const ENTRIES = 300;
+/** The page size of the list scenario. */
+const LIST_LIMIT = 100;
+/** Where the CMS keeps `article` entries (src/storage/entries.ts: `content_<type>`). */
+const ARTICLES = 'content_article';
 const SEED_CONCURRENCY = 8;
+/**
+ * Each server's measured seconds are split into this many slices, alternating the servers: CMS, raw
+ * driver, bare Fastify, then bare Fastify, raw driver, CMS (bench/load.ts). More slices would
+ * spread bursts of outside load more evenly, but every slice loses the requests in flight when it
+ * ends, which for the list (near a second each against FerretDB) would cut its throughput further.
+ */
+const SLICES = 2;
+
+/** A problem with the benchmark's own input or results: reported by its message alone. */
+class BenchError extends Error {}
 
 function durationFromEnv(): number {
   const raw = process.env.BENCH_DURATION;
   if (raw === undefined || raw === '') return 8;
   if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 600) {
-    throw new Error(`BENCH_DURATION must be a whole number of seconds from 1 to 600, not "${raw}"`);
+    throw new BenchError(`BENCH_DURATION must be a whole number of seconds from 1 to 600, not "${raw}"`);
   }
   return Number(raw);
 }
@@ -130,8 +152,8 @@ async function seed(app: FastifyInstance): Promise<string[]> {
 
 const loadProcesses = new Set<ChildProcess>();
 
-/** One measurement, in a child process running bench/load.ts. */
-function measure(req: LoadRequest): Promise<LoadResult> {
+/** One measurement of all of a scenario's servers, in a child process running bench/load.ts. */
+function measure(req: LoadRequest): Promise<LoadResult[]> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(new URL('./load.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     loadProcesses.add(child);
@@ -141,7 +163,7 @@ function measure(req: LoadRequest): Promise<LoadResult> {
       settled = true;
       fn();
     };
-    child.once('message', (msg: LoadMessage) => done(() => (msg.ok ? resolve(msg.result) : reject(new Error(`load generator failed: ${msg.error}`)))));
+    child.once('message', (msg: LoadMessage) => done(() => (msg.ok ? resolve(msg.results) : reject(new Error(`load generator failed: ${msg.error}`)))));
     child.once('error', (err) => done(() => reject(err)));
     child.once('exit', (code, signal) => {
       loadProcesses.delete(child);
@@ -160,9 +182,9 @@ interface Fetched {
 async function fetchOnce(url: string): Promise<Fetched> {
   const res = await fetch(url);
   const body = await res.text();
-  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 300)}`);
+  if (res.status !== 200) throw new BenchError(`GET ${url} answered ${res.status}: ${body.slice(0, 300)}`);
   const contentType = res.headers.get('content-type');
-  if (!contentType) throw new Error(`GET ${url} has no content-type`);
+  if (!contentType) throw new BenchError(`GET ${url} has no content-type`);
   return { body, contentType, headers: [...res.headers.keys()].sort() };
 }
 
@@ -176,31 +198,104 @@ interface Outcome {
   scenario: Scenario;
   bytes: number;
   cms: LoadResult;
-  baseline: LoadResult;
+  /** Fastify + raw driver. */
+  raw: LoadResult;
+  /** Bare Fastify serving the CMS's bytes. */
+  bare: LoadResult;
 }
 
 function checkClean(label: string, r: LoadResult): void {
   if (r.non2xx || r.errors || r.timeouts || r.ok === 0) {
-    throw new Error(`${label}: ${r.ok} 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; figures discarded`);
+    throw new BenchError(`${label}: ${r.ok} 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; figures discarded`);
   }
+}
+
+// --- the "Fastify + raw driver" baseline ---
+
+/** An entry as the raw driver reads it: the CMS stores `_id` as a 24-hex string, not an ObjectId. */
+interface RawEntry {
+  _id: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A bare Fastify server (no plugins) whose two routes do what the CMS asks the database for these
+ * URLs, with nothing else: no query checking, no service, no compiled serializer. The queries are
+ * the ones EntriesService.get/list send for them (src/services/entries.ts, src/storage/entries.ts):
+ * findOne by string `_id`; for the first page in the default order, find({}) sorted on `_id` with
+ * limit + 1 (the CMS reads one more to know whether there is a next page), in parallel with
+ * countDocuments({}). Query strings are ignored: only the benchmark's URLs are served.
+ */
+function rawDriverServer(db: Db, contentType: string): FastifyInstance {
+  const articles = db.collection<RawEntry>(ARTICLES);
+  const server = Fastify({ logger: false });
+  server.get<{ Params: { id: string } }>('/api/content/article/:id', async (request, reply) => {
+    const doc = await articles.findOne({ _id: request.params.id });
+    if (!doc) return reply.code(404).type(contentType).send('{"error":"not found"}');
+    return reply.type(contentType).send(JSON.stringify({ data: doc }));
+  });
+  server.get('/api/content/article', async (_request, reply) => {
+    const [rows, total] = await Promise.all([
+      articles.find({}).sort({ _id: 1 }).limit(LIST_LIMIT + 1).toArray(),
+      articles.countDocuments({}),
+    ]);
+    const body = { data: rows.slice(0, LIST_LIMIT), meta: { total, limit: LIST_LIMIT, offset: 0, nextCursor: null } };
+    return reply.type(contentType).send(JSON.stringify(body));
+  });
+  return server;
+}
+
+/**
+ * The body the raw-driver baseline must answer with, byte for byte, given the CMS's body. It is the
+ * CMS's body itself, except for one field of the list: with 300 entries the first page of 100 has
+ * a next page, so the CMS's `meta.nextCursor` holds a cursor (base64url JSON of the sort and the
+ * last `_id`, from encodeCursor in src/services/query.ts), and encoding cursors is CMS logic the
+ * baseline leaves out: it answers `"nextCursor":null`. Everything else (the entries with their
+ * keys in stored order, which is the content type's order for these seeded entries, and number
+ * and string formatting) must be the same bytes, so the comparison is on bytes, not parsed JSON.
+ */
+function expectedRawBody(cmsBody: string): { body: string; note?: string } {
+  const meta = (JSON.parse(cmsBody) as { meta?: { nextCursor?: unknown } }).meta;
+  if (typeof meta?.nextCursor !== 'string') return { body: cmsBody };
+  const field = `"nextCursor":${JSON.stringify(meta.nextCursor)}`;
+  if (cmsBody.indexOf(field) < 0 || cmsBody.indexOf(field) !== cmsBody.lastIndexOf(field)) {
+    throw new BenchError('the CMS list body does not hold its nextCursor exactly once');
+  }
+  const body = cmsBody.replace(field, '"nextCursor":null');
+  const shorter = Buffer.byteLength(cmsBody) - Buffer.byteLength(body);
+  return { body, note: `\`meta.nextCursor\` is \`null\` instead of the CMS’s cursor to the next page (${shorter} bytes shorter)` };
+}
+
+/** Where two bodies first differ, with some context, for the error message. */
+function firstDifference(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const around = (t: string) => JSON.stringify(t.slice(Math.max(0, i - 60), i + 60));
+  return `at character ${i} of ${a.length}/${b.length}: CMS …${around(a)}… vs raw driver …${around(b)}…`;
 }
 
 // --- reporting ---
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
-const ratio = (n: number) => `${n.toFixed(2)}×`;
+/** Three significant digits, never in exponent notation: 0.0128×, 1.23×, 70.7×, 103×. */
+const ratio = (n: number) => `${n >= 100 ? n.toFixed(0) : n >= 1 ? n.toPrecision(3) : n.toFixed(Math.max(2, 2 - Math.floor(Math.log10(n))))}×`;
 const kb = (n: number) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KB`);
 
 function table(outcomes: Outcome[]): string {
   const rows = ['| Scenario | Server | Requests/s | p50 latency | p99 latency |', '|---|---|--:|--:|--:|'];
+  const row = (label: string, server: string, r: LoadResult) =>
+    `|${label ? ` ${label} ` : ' '}| ${server} | ${int(r.requestsPerSec)} | ${ms(r.latency.p50)} ms | ${ms(r.latency.p99)} ms |`;
+  const ratios = (name: string, cms: LoadResult, other: LoadResult) =>
+    `| | **${name}** | **${ratio(cms.requestsPerSec / other.requestsPerSec)}** | ` +
+    `**${ratio(cms.latency.p50 / other.latency.p50)}** | **${ratio(cms.latency.p99 / other.latency.p99)}** |`;
   for (const o of outcomes) {
-    const label = `${o.scenario.name}<br>\`${o.scenario.path}\` (${kb(o.bytes)})`;
-    rows.push(`| ${label} | CMS | ${int(o.cms.requestsPerSec)} | ${ms(o.cms.latency.p50)} ms | ${ms(o.cms.latency.p99)} ms |`);
-    rows.push(`| | Baseline (bare Fastify) | ${int(o.baseline.requestsPerSec)} | ${ms(o.baseline.latency.p50)} ms | ${ms(o.baseline.latency.p99)} ms |`);
     rows.push(
-      `| | **CMS / baseline** | **${ratio(o.cms.requestsPerSec / o.baseline.requestsPerSec)}** | ` +
-        `**${ratio(o.cms.latency.p50 / o.baseline.latency.p50)}** | **${ratio(o.cms.latency.p99 / o.baseline.latency.p99)}** |`,
+      row(`${o.scenario.name}<br>\`${o.scenario.path}\` (${kb(o.bytes)})`, 'CMS', o.cms),
+      row('', 'Fastify + raw driver', o.raw),
+      row('', 'Bare Fastify (same bytes)', o.bare),
+      ratios('CMS / raw driver', o.cms, o.raw),
+      ratios('CMS / bare Fastify', o.cms, o.bare),
     );
   }
   return rows.join('\n');
@@ -212,7 +307,22 @@ interface RunInfo {
   warmup: number;
   autocannon: string;
   database: string;
-  headerNote: string[];
+  /** Notes on how the baselines' answers differ from the CMS's (headers, the list's nextCursor). */
+  notes: string[];
+  /** 1-minute load average before the first and after the last measurement. */
+  load: [number, number];
+}
+
+/** How the measured seconds were sliced, in words. */
+function slicing(duration: number): string {
+  const slices = Math.min(SLICES, duration);
+  if (slices === 1) return 'the servers one after the other';
+  const lengths = Array.from({ length: slices }, (_, i) => Math.floor(duration / slices) + (i < duration % slices ? 1 : 0));
+  const even = lengths.every((l) => l === lengths[0]);
+  return (
+    `in ${slices} slices ${even ? `of ${lengths[0]} s ` : `(${lengths.join(' + ')} s) `}alternating the servers ` +
+    `(CMS, raw driver, bare Fastify, then the reverse order${slices > 2 ? ', and so on' : ''})`
+  );
 }
 
 function section(outcomes: Outcome[], info: RunInfo): string {
@@ -226,65 +336,121 @@ function section(outcomes: Outcome[], info: RunInfo): string {
     '',
     `- **Machine:** ${cpuList.length} CPU${cpuList.length === 1 ? '' : 's'} (${model}), ` +
       `${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ${platform()}/${arch()}, Node.js ${process.version}`,
-    `- **Load:** autocannon ${info.autocannon}, ${CONNECTIONS} connections, no pipelining, ${info.duration} s measured per run ` +
-      `after a ${info.warmup} s warm-up; load generator in a child process of its own`,
+    `- **Load:** autocannon ${info.autocannon}, ${CONNECTIONS} connections, no pipelining, ${info.duration} s measured per server ` +
+      `and scenario after a ${info.warmup} s warm-up, ${slicing(info.duration)}; load generator in a child process of its own`,
     `- **Database:** ${info.database}`,
+    `- **Machine load:** 1-minute load average ${info.load[0].toFixed(2)} before the first measurement, ` +
+      `${info.load[1].toFixed(2)} after the last (the benchmark itself keeps two to three processes busy: ` +
+      'the load generator, the server, the database)',
     `- **Data:** ${ENTRIES} \`article\` entries (~2 KB markdown body each, plus title, slug, excerpt, tags, rating, ` +
       'readingMinutes, publishDate, seo, …)',
-    '- **Latency:** percentiles of every 2xx response of the measured run, from autocannon’s per-response hrtime durations',
+    '- **Latency:** percentiles of every 2xx response of the measured slices, from autocannon’s per-response hrtime durations',
     '',
     table(outcomes),
     '',
-    'Throughput ratio below 1× and latency ratios above 1× are the cost of the CMS (routing, validation of the ' +
-      'query, the database round trips, serialization) over a server that only writes the same bytes.',
+    'A throughput ratio below 1× and latency ratios above 1× are a cost. **CMS / raw driver** holds the database ' +
+      'work equal (the same queries, on the same data, through the same driver): it is the CMS’s own overhead ' +
+      '(routing, hooks, query checking, the content service, the compiled serializer). **CMS / bare Fastify** is ' +
+      'everything, the database included, over a server that only writes the same bytes: the ceiling of HTTP alone.',
   ];
+  const runs = (r: LoadResult) =>
+    `${int(r.total)} requests in ${r.seconds.toFixed(1)} s (mean ${ms(r.latency.mean)} ms, p90 ${ms(r.latency.p90)} ms, max ${ms(r.latency.max)} ms)`;
   for (const o of outcomes) {
-    const c = o.cms;
-    const b = o.baseline;
     lines.push(
       '',
-      `<sub>${o.scenario.name}: CMS ${int(c.total)} requests in ${c.seconds.toFixed(1)} s (mean ${ms(c.latency.mean)} ms, ` +
-        `p90 ${ms(c.latency.p90)} ms, max ${ms(c.latency.max)} ms); baseline ${int(b.total)} requests in ${b.seconds.toFixed(1)} s ` +
-        `(mean ${ms(b.latency.mean)} ms, p90 ${ms(b.latency.p90)} ms, max ${ms(b.latency.max)} ms). No errors or non-2xx responses.</sub>`,
+      `<sub>${o.scenario.name}: CMS ${runs(o.cms)}; raw driver ${runs(o.raw)}; bare Fastify ${runs(o.bare)}. ` +
+        'No errors or non-2xx responses.</sub>',
     );
   }
-  for (const note of info.headerNote) lines.push('', `<sub>${note}</sub>`);
+  for (const note of info.notes) lines.push('', `<sub>${note}</sub>`);
   lines.push(END);
   return lines.join('\n');
 }
 
 const PROSE_HEAD = `# Benchmarks
 
-What the CMS costs on its two hottest read paths, measured by \`npm run bench\` (source: \`bench/run.ts\`).
+What the CMS costs on its two hottest read paths, measured by \`npm run bench\` (source: \`bench/run.ts\`), and how
+much of that is the CMS's own code rather than the database.
 
 ## What is measured
 
 - **GET one entry:** \`GET /api/content/article/:id\`, the same entry every time.
 - **List of 100:** \`GET /api/content/article?limit=100\`, the first page in the default order, with its total count.
 
-Both hit the full CMS app as \`buildApp\` assembles it (JSON body parser and error handling, the per-request log hook
-at level \`silent\`, the content service, the MongoDB driver, the per-type response serializer) on a database of
-article entries seeded for the run.
+Both go through the whole CMS app as \`buildApp\` assembles it (error handling, the per-request log hook at level
+\`silent\`, query checking, the content service, the MongoDB driver, the per-type response serializer), on a
+database of \`article\` entries seeded for the run.
+
+Each scenario is measured on three servers, in the same run and in alternating slices of time (see How):
+
+- **CMS:** the app above.
+- **Fastify + raw driver:** a bare Fastify server (no plugins) on another loopback port whose two routes run the
+  same database work as the CMS with the raw \`mongodb\` driver, through a \`MongoClient\` of its own on the same
+  URI, database and collection (\`content_article\`), and reply with \`JSON.stringify\` of the same response shape:
+  \`findOne({ _id })\` → \`{ data }\`; \`find({}).sort({ _id: 1 }).limit(101)\` (the CMS reads one more than the page
+  to know whether there is a next one) in parallel with \`countDocuments({})\` →
+  \`{ data: <first 100>, meta: { total, limit, offset, nextCursor: null } }\`. No query checking, no service, no
+  compiled serializer.
+- **Bare Fastify (same bytes):** a bare Fastify server on a third port that answers the same URL with exactly the
+  bytes the CMS returned (fetched once from the CMS, served with the same content type), with no database at all.
 
 ## How
 
 - The benchmark starts the local services itself, as \`npm test\` does (FerretDB and versitygw on fresh temporary
-  data), unless \`MONGODB_URI\` is set, builds the CMS on a database of its own (\`bench_<random>\`) with
+  data), unless \`MONGODB_URI\` is set. It builds the CMS on a database of its own (\`bench_<random>\`) with
   \`NODE_ENV=test\` and \`LOG_LEVEL=silent\`, listens on a free loopback port and seeds the entries through the
-  content service.
-- Load comes from [autocannon](https://github.com/mcollina/autocannon), used programmatically, with the number of
-  connections and seconds given in the generated section below. Each run follows a short warm-up whose results are
-  discarded.
-- **The figures that matter are the ratios.** Absolute requests per second depend on the machine, on what else runs
-  on it, and on the load generator sharing its CPUs, so each scenario is also run against a **baseline measured
-  alongside, in the same run**: a bare Fastify server (no plugins) on another loopback port that answers the same
-  URL with exactly the bytes the CMS returned (fetched once from the CMS, served with the same content type). The
-  ratio CMS/baseline is what the CMS adds on top of Node.js and Fastify doing the HTTP work.
-- **Database:** in this setup the CMS runs against **FerretDB with its SQLite backend**, not MongoDB. Everything the
-  CMS waits on the database for (the lookup by id, the page query and the count of the list) is FerretDB's
-  performance here, and a real MongoDB will give different figures, typically faster for these queries. Read the
-  database-bound part of the ratios as an upper bound on the cost that is the CMS's own.
+  content service. At the end it closes the baselines and the raw driver's client, drops that database, deletes
+  its bucket and stops whatever it started, also when a step fails.
+- Load comes from [autocannon](https://github.com/mcollina/autocannon), used programmatically from a child
+  process, with the connections and seconds given in the generated section below. The three servers run in the
+  benchmark's process. Each is warmed up first (results discarded); then each server's measured seconds are
+  split into two slices that alternate the servers: CMS, raw driver, bare Fastify, then bare Fastify, raw
+  driver, CMS. Outside load that comes and goes (on a shared machine, someone else's build) then falls on all
+  three rather than on whichever one ran at that moment, and a steady drift cancels out of the ratios.
+- **The figures to read are the ratios.** Absolute requests per second depend on the machine, on what else runs
+  on it and on the load generator sharing its CPUs, so the table gives two ratios per scenario, each between
+  servers measured in interleaved slices on the same machine and data:
+  - **CMS / raw driver** is **the CMS's own overhead**: both servers send the same queries to the same database
+    through the same driver, so what is left is routing, the per-request hooks, query checking, the content
+    service and the compiled response serializer.
+  - **CMS / bare Fastify** is everything, database included, over **the ceiling of HTTP alone**: Node.js and
+    Fastify writing the same bytes.
+- Before measuring, the benchmark checks once that each baseline answers like the CMS, and fails otherwise. The
+  bare server's body must be the CMS's bytes. The raw driver's must be the same bytes too (entries with their keys
+  in stored order, same number and string formatting), except in the list's \`meta.nextCursor\`: with 300 entries
+  the first page has a next one, so the CMS returns a cursor to it (base64url JSON of the sort and the last
+  \`_id\`), and encoding cursors is CMS logic the baseline leaves out; it answers \`null\` there, a few dozen bytes
+  shorter out of some 300 KB. Differences in response headers, if any, are noted under the table.
+- **Database:** in this setup both the CMS and the raw-driver baseline run against **FerretDB with its SQLite
+  backend**, not MongoDB. FerretDB's time is in both of their figures, so it cancels out of CMS / raw driver but
+  dominates CMS / bare Fastify. A real MongoDB will give different figures: with faster queries the database takes
+  a smaller share of each request, and the same CMS overhead weighs more in CMS / raw driver.
 - The run fails rather than reports figures if any request errors, times out or answers other than 2xx.
+
+## Reading the results
+
+- Read **CMS / raw driver** first. Close to 1× means the CMS adds little to what its queries cost: the gap to
+  bare Fastify is then the database's, to be won with a faster database, indexes or caching, not in the CMS's
+  code. Well below 1× in throughput (or well above 1× in latency) is time spent in the CMS itself.
+- Against FerretDB, with ten requests at a time, a lookup by id takes tens of milliseconds and the page of 100
+  with its count hundreds, so the database dominates both the CMS and the raw driver, CMS / raw driver is
+  expected near 1× and CMS / bare Fastify is one to two orders of magnitude, nearly all of it FerretDB. To see
+  the CMS's own overhead clearly, run the benchmark against a real MongoDB (\`MONGODB_URI=…\`), where the queries
+  are much cheaper.
+- These database-bound figures are noisy. While this benchmark was written, on a shared two-CPU machine, and
+  before the servers were measured in alternating slices, consecutive runs gave GET one entry a CMS / raw driver
+  throughput anywhere from 0.66× to 1.44× (above 1× is the CMS faster than a subset of its own work, which only
+  noise explains). Interleaving narrows that, but a CMS / raw driver a little away from 1× in a single run is not
+  yet a finding: rerun, with a longer \`BENCH_DURATION\`, and compare.
+- On a machine with few CPUs (the generated section gives the count), the server under test, FerretDB and the
+  load generator share them, so CPU time the CMS spends is also taken from the database during its run, and the
+  other way round.
+- Every slice loses the requests still in flight when it ends. That is nothing for one entry, but the list
+  against FerretDB takes most of a second per request, so its throughput is undercounted by several percent,
+  alike for the CMS and the raw driver (their ratio holds) but not for bare Fastify.
+- A run that completes few requests (the list against FerretDB completes about a hundred in 8 seconds) has a
+  p99 close to its maximum; the request counts are under the table. Figures vary between runs on a small shared
+  machine: rerun with a longer \`BENCH_DURATION\` before drawing conclusions from a small change.
 
 ## Rerun
 
@@ -324,7 +490,9 @@ async function main(): Promise<void> {
   let services: RunningServices | undefined;
   let dataDir: string | undefined;
   let app: FastifyInstance | undefined;
-  let baseline: FastifyInstance | undefined;
+  let bare: FastifyInstance | undefined;
+  let rawClient: MongoClient | undefined;
+  let rawServer: FastifyInstance | undefined;
   let cleaned: Promise<void> | undefined;
 
   const cleanup = () =>
@@ -341,7 +509,9 @@ async function main(): Promise<void> {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         });
       }
-      if (baseline) await step('closing the baseline server', () => baseline!.close());
+      if (bare) await step('closing the bare Fastify server', () => bare!.close());
+      if (rawServer) await step('closing the raw-driver server', () => rawServer!.close());
+      if (rawClient) await step("closing the raw driver's MongoClient", () => rawClient!.close());
       if (app) {
         const a = app;
         await step('dropping the bench database', () => a.mongo.db.dropDatabase());
@@ -367,7 +537,7 @@ async function main(): Promise<void> {
       services = await startServices({ dataDir, log });
       Object.assign(env, services.env);
       database = `FerretDB ${FERRETDB_VERSION} with its SQLite backend, started by the benchmark on fresh data (not MongoDB)`;
-      log(`services: MongoDB wire (FerretDB) at ${services.mongoUri}, S3 at ${services.s3.endpoint}`);
+      log(`services: MongoDB wire (FerretDB) at ${services.mongoUri}, S3 at ${services.s3?.endpoint ?? '(not started)'}`);
     }
 
     const id = randomBytes(4).toString('hex');
@@ -392,50 +562,83 @@ async function main(): Promise<void> {
 
     const scenarios: Scenario[] = [
       { name: 'GET one entry', path: `/api/content/article/${oneId}`, route: '/api/content/article/:id' },
-      { name: 'List of 100 entries', path: '/api/content/article?limit=100', route: '/api/content/article' },
+      { name: 'List of 100 entries', path: `/api/content/article?limit=${LIST_LIMIT}`, route: '/api/content/article' },
     ];
 
-    // The CMS's answers, fetched once; the baseline serves exactly these.
+    // The CMS's answers, fetched once; the bare Fastify baseline serves exactly these.
     const answers = new Map<string, Fetched>();
     for (const s of scenarios) answers.set(s.route, await fetchOnce(cmsUrl + s.path));
     const listed = JSON.parse(answers.get('/api/content/article')!.body) as { data: unknown[]; meta: { total: number } };
-    if (listed.data.length !== 100 || listed.meta.total !== ENTRIES) {
-      throw new Error(`the list answered ${listed.data.length} entries of ${listed.meta.total}, expected 100 of ${ENTRIES}`);
+    if (listed.data.length !== LIST_LIMIT || listed.meta.total !== ENTRIES) {
+      throw new BenchError(`the list answered ${listed.data.length} entries of ${listed.meta.total}, expected ${LIST_LIMIT} of ${ENTRIES}`);
     }
+    const contentType = answers.get('/api/content/article')!.contentType;
+    if (answers.get('/api/content/article/:id')!.contentType !== contentType) throw new BenchError('the CMS answers its two routes with different content types');
 
-    baseline = Fastify({ logger: false });
+    bare = Fastify({ logger: false });
     for (const s of scenarios) {
-      const { body, contentType } = answers.get(s.route)!;
-      baseline.get(s.route, (_request, reply) => reply.type(contentType).send(body));
+      const { body, contentType: type } = answers.get(s.route)!;
+      bare.get(s.route, (_request, reply) => reply.type(type).send(body));
     }
-    const baseUrl = await baseline.listen({ host: '127.0.0.1', port: 0 });
+    const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
 
-    const headerNote: string[] = [];
+    // The raw driver's own client, on the CMS's URI and database, with the driver's defaults (as the CMS's).
+    if (!config.mongo.uri) throw new BenchError('no MongoDB URI for the raw-driver baseline');
+    rawClient = new MongoClient(config.mongo.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, appName: 'cms-bench-raw' });
+    await rawClient.connect();
+    rawServer = rawDriverServer(rawClient.db(config.mongo.db), contentType);
+    const rawUrl = await rawServer.listen({ host: '127.0.0.1', port: 0 });
+
+    // Once, before measuring: each baseline answers like the CMS. The bare server, the same bytes;
+    // the raw driver, the same bytes but for the list's nextCursor (see expectedRawBody).
+    const notes: string[] = [];
+    const headerDiff = (s: Scenario, name: string, cms: Fetched, other: Fetched) => {
+      const extra = cms.headers.filter((h) => !other.headers.includes(h));
+      const missing = other.headers.filter((h) => !cms.headers.includes(h));
+      if (extra.length || missing.length) {
+        notes.push(`${s.name}: response headers differ from ${name}'s (CMS only: ${extra.join(', ') || 'none'}; ${name} only: ${missing.join(', ') || 'none'}).`);
+      }
+    };
     for (const s of scenarios) {
       const cms = answers.get(s.route)!;
-      const base = await fetchOnce(baseUrl + s.path);
-      if (base.body !== cms.body || base.contentType !== cms.contentType) throw new Error(`the baseline does not answer ${s.path} like the CMS`);
-      const extra = cms.headers.filter((h) => !base.headers.includes(h));
-      const missing = base.headers.filter((h) => !cms.headers.includes(h));
-      if (extra.length || missing.length) {
-        headerNote.push(
-          `${s.name}: response headers differ from the baseline's (CMS only: ${extra.join(', ') || 'none'}; baseline only: ${missing.join(', ') || 'none'}).`,
-        );
+      const bareAnswer = await fetchOnce(bareUrl + s.path);
+      if (bareAnswer.body !== cms.body || bareAnswer.contentType !== cms.contentType) {
+        throw new BenchError(`the bare Fastify baseline does not answer ${s.path} like the CMS`);
       }
+      headerDiff(s, 'bare Fastify', cms, bareAnswer);
+      const rawAnswer = await fetchOnce(rawUrl + s.path);
+      const expected = expectedRawBody(cms.body);
+      if (rawAnswer.body !== expected.body) {
+        throw new BenchError(`the raw-driver baseline does not answer ${s.path} like the CMS, ${firstDifference(expected.body, rawAnswer.body)}`);
+      }
+      if (rawAnswer.contentType !== cms.contentType) throw new BenchError(`the raw-driver baseline answers ${s.path} as ${rawAnswer.contentType}, not ${cms.contentType}`);
+      headerDiff(s, 'the raw driver', cms, rawAnswer);
+      notes.push(
+        `${s.name}: the raw driver’s body is byte-identical to the CMS’s` + (expected.note ? `, except that ${expected.note}.` : '.'),
+      );
     }
 
+    const loadBefore = loadavg()[0]!;
     const outcomes: Outcome[] = [];
+    const servers = [
+      { name: 'CMS', url: cmsUrl },
+      { name: 'Fastify + raw driver', url: rawUrl },
+      { name: 'bare Fastify', url: bareUrl },
+    ];
     for (const s of scenarios) {
       const bytes = Buffer.byteLength(answers.get(s.route)!.body);
-      log(`${s.name} (${kb(bytes)}): CMS, ${warmup} s warm-up + ${duration} s …`);
-      const cms = await measure({ url: cmsUrl + s.path, connections: CONNECTIONS, duration, warmup });
-      checkClean(`${s.name}, CMS`, cms);
-      log(`  ${int(cms.requestsPerSec)} req/s, p50 ${ms(cms.latency.p50)} ms, p99 ${ms(cms.latency.p99)} ms`);
-      log(`${s.name} (${kb(bytes)}): baseline, ${warmup} s warm-up + ${duration} s …`);
-      const base = await measure({ url: baseUrl + s.path, connections: CONNECTIONS, duration, warmup });
-      checkClean(`${s.name}, baseline`, base);
-      log(`  ${int(base.requestsPerSec)} req/s, p50 ${ms(base.latency.p50)} ms, p99 ${ms(base.latency.p99)} ms`);
-      outcomes.push({ scenario: s, bytes, cms, baseline: base });
+      log(
+        `${s.name} (${kb(bytes)}): ${servers.map((v) => v.name).join(', ')}; ${warmup} s warm-up each, ` +
+          `then ${duration} s each in ${Math.min(SLICES, duration)} alternating slice(s) …`,
+      );
+      const results = await measure({ urls: servers.map((v) => v.url + s.path), connections: CONNECTIONS, duration, warmup, slices: SLICES });
+      const [cms, raw, bareResult] = results;
+      if (!cms || !raw || !bareResult) throw new BenchError(`the load generator returned ${results.length} results for ${servers.length} servers`);
+      results.forEach((r, i) => {
+        checkClean(`${s.name}, ${servers[i]!.name}`, r);
+        log(`  ${servers[i]!.name}: ${int(r.requestsPerSec)} req/s, p50 ${ms(r.latency.p50)} ms, p99 ${ms(r.latency.p99)} ms`);
+      });
+      outcomes.push({ scenario: s, bytes, cms, raw, bare: bareResult });
     }
 
     const generated = section(outcomes, {
@@ -444,7 +647,8 @@ async function main(): Promise<void> {
       warmup,
       autocannon: autocannonVersion,
       database,
-      headerNote,
+      notes,
+      load: [loadBefore, loadavg()[0]!],
     });
     console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
     await writeReport(generated);
@@ -457,7 +661,8 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    const expected = err instanceof BenchError || err instanceof ConfigError || err instanceof ServicesError;
+    console.error(`The benchmark failed: ${expected ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },
 );
