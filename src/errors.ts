@@ -8,7 +8,8 @@ export type ErrorKind =
   | 'precondition' // optimistic concurrency: the version moved on
   | 'too-large'
   | 'unsupported-media'
-  | 'unavailable'; // a backing service is down
+  | 'unavailable' // a backing service is down
+  | 'internal'; // a bug: the details stay in the log
 
 export interface ErrorDetail {
   /** JSON pointer (body) or parameter name (query) of the offending value. */
@@ -68,6 +69,7 @@ export const statusOf: Record<ErrorKind, number> = {
   'too-large': 413,
   'unsupported-media': 415,
   unavailable: 503,
+  internal: 500,
 };
 
 export const invalid = (code: string, message: string, details: ErrorDetail[] = []) =>

@@ -3,11 +3,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { MongoError } from 'mongodb';
-import { CmsError, codes, errorBody, invalid, statusOf, type ErrorDetail } from '../errors.js';
+import { CmsError, codes, errorBody, invalid, notFound, statusOf } from '../errors.js';
 import { forbiddenKeys, jsonDepth } from '../json.js';
-
-const send = (reply: FastifyReply, status: number, code: string, message: string, details: ErrorDetail[] = []) =>
-  reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message, details } });
 
 /** Errors that mean a backing service is unreachable, not that the request was wrong. */
 function isUnavailable(err: unknown): boolean {
@@ -19,31 +16,37 @@ function isUnavailable(err: unknown): boolean {
   return name === 'TimeoutError' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code);
 }
 
-function handleError(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof CmsError) {
-    const status = statusOf[err.kind];
-    if (status >= 500) request.log.warn({ err }, err.message);
-    return reply.code(status).type('application/json; charset=utf-8').send(errorBody(err));
-  }
+/** Fastify's own request errors, as ours, keeping Fastify's 4xx status where it has one. */
+function fromFastify(err: FastifyError, bodyLimit: number): { status: number; error: CmsError } | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return send(reply, 413, codes.bodyTooLarge, `The body is larger than the limit of ${this.initialConfig.bodyLimit} bytes`, [{ path: '', message: `larger than ${this.initialConfig.bodyLimit} bytes` }]);
+      return { status: 413, error: new CmsError('too-large', codes.bodyTooLarge, `The body is larger than the limit of ${bodyLimit} bytes`, [{ path: '', message: `larger than ${bodyLimit} bytes` }]) };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return send(reply, 415, codes.bodyUnsupportedType, 'Send the body as application/json', [{ path: 'content-type', message: 'unsupported' }]);
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return send(reply, 400, codes.bodyMissing, 'The request needs a JSON body');
+      return { status: 415, error: new CmsError('unsupported-media', codes.bodyUnsupportedType, 'Send the body as application/json', [{ path: 'content-type', message: 'unsupported' }]) };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return send(reply, 400, codes.requestInvalid, 'Content-Length does not match the body');
+      return { status: 400, error: invalid(codes.requestInvalid, 'Content-Length does not match the body') };
   }
-  if (isUnavailable(err)) {
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, error: invalid(codes.requestInvalid, err.message) };
+  return undefined;
+}
+
+function handleError(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  let answer: { status: number; error: CmsError } | undefined;
+  if (err instanceof CmsError) {
+    answer = { status: statusOf[err.kind], error: err };
+    if (answer.status >= 500) request.log.warn({ err }, err.message);
+  } else {
+    answer = fromFastify(err, this.initialConfig.bodyLimit ?? 0);
+  }
+  if (!answer && isUnavailable(err)) {
     request.log.error({ err }, 'backing service unavailable');
-    return send(reply, 503, codes.serviceUnavailable, 'A backing service is unavailable; retry shortly');
+    answer = { status: 503, error: new CmsError('unavailable', codes.serviceUnavailable, 'A backing service is unavailable; retry shortly') };
   }
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return send(reply, err.statusCode, codes.requestInvalid, err.message);
+  if (!answer) {
+    request.log.error({ err }, 'unhandled error');
+    answer = { status: 500, error: new CmsError('internal', codes.internal, 'Internal server error') };
   }
-  request.log.error({ err }, 'unhandled error');
-  return send(reply, 500, codes.internal, 'Internal server error');
+  return reply.code(answer.status).type('application/json; charset=utf-8').send(errorBody(answer.error));
 }
 
 export default fp<{ bodyLimit: number; jsonMaxDepth: number }>(
@@ -81,7 +84,10 @@ export default fp<{ bodyLimit: number; jsonMaxDepth: number }>(
 
     app.setErrorHandler(handleError);
     app.setNotFoundHandler((request, reply) =>
-      send(reply, 404, codes.routeNotFound, `No route for ${request.method} ${request.url.split('?')[0]}`),
+      reply
+        .code(404)
+        .type('application/json; charset=utf-8')
+        .send(errorBody(notFound(codes.routeNotFound, `No route for ${request.method} ${request.url.split('?')[0]}`))),
     );
 
     // while shutting down, tell keep-alive clients to go, so draining does not wait on idle sockets

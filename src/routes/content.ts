@@ -101,11 +101,8 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
 
   // Whatever the per-type routes did not take: an unknown type, or a method the type does not have.
   const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, reply: FastifyReply) => {
-    const type = app.registry.get(request.params.type);
-    if (!type) throw new CmsError('not-found', codes.typeNotFound, `There is no content type "${request.params.type.slice(0, 64)}"`, [{ path: 'type', message: 'no such content type' }]);
-    if (type.singleton && request.params.id !== undefined) {
-      throw new CmsError('not-found', codes.typeIsSingleton, `"${type.id}" is a singleton: use /api/content/${type.id} without an id`);
-    }
+    // the service's own checks answer an unknown type, and an id on a singleton's path
+    const type = request.params.id === undefined ? entries.type(request.params.type) : entries.collectionType(request.params.type);
     reply.header('allow', type.singleton || request.params.id !== undefined ? 'GET, HEAD, PUT, PATCH, DELETE' : 'GET, HEAD, POST');
     if (type.singleton && request.method === 'POST') {
       throw new CmsError('not-allowed', codes.typeIsSingleton, `"${type.id}" is a singleton: create or replace it with PUT /api/content/${type.id}`);

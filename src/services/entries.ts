@@ -51,11 +51,14 @@ export class EntriesService {
 
   type(id: string): ContentType {
     const type = this.registry.get(id);
-    if (!type) throw notFound(codes.typeNotFound, `There is no content type "${id}"`);
+    if (!type) {
+      throw new CmsError('not-found', codes.typeNotFound, `There is no content type "${id.slice(0, 64)}"`, [{ path: 'type', message: 'no such content type' }]);
+    }
     return type;
   }
 
-  private collectionType(id: string): ContentType {
+  /** The type, which must be a collection (entries addressed by id). */
+  collectionType(id: string): ContentType {
     const type = this.type(id);
     if (type.singleton) {
       throw new CmsError('not-found', codes.typeIsSingleton, `"${id}" is a singleton: use /api/content/${id} without an id`);
