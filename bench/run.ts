@@ -18,9 +18,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { arch, cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
+import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
@@ -29,7 +29,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadContentTypes } from '../src/content-types/loader.js';
-import { FERRETDB_VERSION, ServicesError, startServices, type RunningServices } from '../scripts/services.js';
+import { FERRETDB_VERSION, ServicesError, startMissingServices } from '../scripts/services.js';
 import type { LoadMessage, LoadRequest, LoadResult } from './load.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -487,8 +487,7 @@ async function main(): Promise<void> {
   const require = createRequire(import.meta.url);
   const autocannonVersion = (require('autocannon/package.json') as { version: string }).version;
 
-  let services: RunningServices | undefined;
-  let dataDir: string | undefined;
+  let services: Awaited<ReturnType<typeof startMissingServices>> | undefined;
   let app: FastifyInstance | undefined;
   let bare: FastifyInstance | undefined;
   let rawClient: MongoClient | undefined;
@@ -518,8 +517,7 @@ async function main(): Promise<void> {
         await step('deleting the bench bucket', () => a.s3.client.send(new DeleteBucketCommand({ Bucket: a.s3.bucket })));
         await step('closing the CMS', () => a.close());
       }
-      if (services) await step('stopping the services', () => services!.stop());
-      if (dataDir) await step('removing the temporary data', () => rm(dataDir!, { recursive: true, force: true }));
+      if (services) await step('stopping the services and removing their data', () => services!.stop());
     })());
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -530,15 +528,14 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    // start, on fresh data, whatever the environment does not point at (as `npm test` does)
+    services = await startMissingServices('cms-bench', log);
+    const env = services.env;
     let database = 'an external MongoDB-compatible server (MONGODB_URI was set)';
-    if (!process.env.MONGODB_URI) {
-      dataDir = await mkdtemp(join(tmpdir(), 'cms-bench-'));
-      services = await startServices({ dataDir, log });
-      Object.assign(env, services.env);
+    if (services.started?.mongoUri) {
       database = `FerretDB ${FERRETDB_VERSION} with its SQLite backend, started by the benchmark on fresh data (not MongoDB)`;
-      log(`services: MongoDB wire (FerretDB) at ${services.mongoUri}, S3 at ${services.s3?.endpoint ?? '(not started)'}`);
     }
+    if (services.started) log(`services: MongoDB wire at ${env.MONGODB_URI}, S3 at ${env.S3_ENDPOINT}`);
 
     const id = randomBytes(4).toString('hex');
     const config = loadConfig({

@@ -305,6 +305,39 @@ export async function startServices(options: StartOptions): Promise<RunningServi
   return result;
 }
 
+/**
+ * For the test runner and the benchmark: starts, on fresh temporary data, whichever service the
+ * environment does not point at (MONGODB_URI, S3_ENDPOINT). `env` is the environment to run with;
+ * `stop` stops what was started and removes its data.
+ */
+export async function startMissingServices(
+  prefix: string,
+  log?: Log,
+  source: NodeJS.ProcessEnv = process.env,
+): Promise<{ env: NodeJS.ProcessEnv; started: RunningServices | undefined; stop(): Promise<void> }> {
+  const mongo = !source.MONGODB_URI;
+  const s3 = !source.S3_ENDPOINT;
+  if (!mongo && !s3) return { env: { ...source }, started: undefined, stop: async () => undefined };
+  const dataDir = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  try {
+    const started = await startServices({ dataDir, mongo, s3, ...(log ? { log } : {}) });
+    let stopped = false;
+    return {
+      env: { ...source, ...started.env },
+      started,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await started.stop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'provision') {

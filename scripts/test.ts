@@ -2,11 +2,10 @@
 // over the compiled tests, and stops the services whatever happens. With MONGODB_URI and S3_* set,
 // it uses those services instead. Extra arguments go to tap (e.g. a single test file).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startServices, type RunningServices } from './services.js';
+import { startMissingServices } from './services.js';
 
 const require = createRequire(import.meta.url);
 
@@ -17,19 +16,11 @@ async function testFiles(dir: string): Promise<string[]> {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'test' };
-  // like the server: start only what the environment does not point at
-  const mongo = !process.env.MONGODB_URI;
-  const s3 = !process.env.S3_ENDPOINT;
-  let services: RunningServices | undefined;
-  let dataDir: string | undefined;
+  let services: Awaited<ReturnType<typeof startMissingServices>> | undefined;
   let child: ChildProcess | undefined;
   const cleanup = async () => {
     child?.kill('SIGTERM');
     await services?.stop();
-    services = undefined;
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    dataDir = undefined;
   };
   const onSignal = (signal: NodeJS.Signals) => {
     void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -37,12 +28,10 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (mongo || s3) {
-      dataDir = await mkdtemp(join(tmpdir(), 'cms-test-'));
-      services = await startServices({ dataDir, mongo, s3 });
-      Object.assign(env, services.env);
-      console.error(`services: MongoDB wire at ${env.MONGODB_URI}, S3 at ${env.S3_ENDPOINT}`);
-    }
+    // like the server: start only what the environment does not point at
+    services = await startMissingServices('cms-test');
+    const env: NodeJS.ProcessEnv = { ...services.env, NODE_ENV: 'test' };
+    if (services.started) console.error(`services: MongoDB wire at ${env.MONGODB_URI}, S3 at ${env.S3_ENDPOINT}`);
     const files = args.some((a) => !a.startsWith('-')) ? [] : await testFiles(join(dirname(import.meta.dirname), 'test'));
     const tapBin = join(dirname(require.resolve('tap/package.json')), 'dist/esm/run.mjs');
     return await new Promise<number>((resolve) => {
