@@ -7,6 +7,7 @@ import type { ContentTypeRegistry } from './content-types/registry.js';
 import httpPlugin from './plugins/http.js';
 import contentRoutes from './routes/content.js';
 import healthRoutes from './routes/health.js';
+import mediaRoutes from './routes/media.js';
 import type { Clock } from './services/entries.js';
 import servicesPlugin from './services/plugin.js';
 import mongoPlugin from './storage/mongo.js';
@@ -16,6 +17,8 @@ export interface AppOptions {
   registry: ContentTypeRegistry;
   now?: Clock;
   mongoClientOptions?: MongoClientOptions;
+  /** Seconds between media sweeps (default 300; 0: off, as tests that sweep by hand want). */
+  sweepInterval?: number;
 }
 
 function loggerOptions(config: Config) {
@@ -47,9 +50,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
       ...(options.mongoClientOptions ? { clientOptions: options.mongoClientOptions } : {}),
     });
     await app.register(s3Plugin, { config: config.s3 });
-    await app.register(servicesPlugin, { registry: options.registry, limits: config.list, ...(options.now ? { now: options.now } : {}) });
+    await app.register(servicesPlugin, {
+      registry: options.registry,
+      limits: config.list,
+      media: config.media,
+      publicUrl: config.publicUrl,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.sweepInterval !== undefined ? { sweepInterval: options.sweepInterval } : {}),
+    });
     await app.register(healthRoutes);
     await app.register(contentRoutes);
+    await app.register(mediaRoutes, { config: config.media });
   } catch (err) {
     // a later plugin failed (S3 down, a unique index that cannot be built): close what was opened
     await app.close().catch(() => undefined);

@@ -1,6 +1,21 @@
 // Environment → typed, validated config. Fails fast with a message that names the variable.
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import envSchema from 'env-schema';
+
+/** What uploads accept unless MEDIA_ALLOWED_TYPES says otherwise (`type/*` allowed). */
+export const DEFAULT_MEDIA_TYPES = [
+  'image/jpeg', 'image/png', 'image/webp', 'image/avif', 'image/gif',
+  'application/pdf',
+  'audio/mpeg', 'audio/ogg', 'audio/wav', 'audio/flac', 'audio/aac', 'audio/mp4',
+  'video/mp4', 'video/webm', 'video/quicktime', 'video/ogg',
+  'text/plain', 'text/csv', 'text/markdown',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  'application/vnd.oasis.opendocument.text',
+  'application/vnd.oasis.opendocument.spreadsheet',
+];
 
 const schema = {
   type: 'object',
@@ -24,6 +39,18 @@ const schema = {
     LIST_DEFAULT_LIMIT: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
     LIST_MAX_LIMIT: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     LIST_MAX_OFFSET: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
+    PUBLIC_URL: { type: 'string', pattern: '^https?://[^?#]*[^/?#]$' },
+    MEDIA_MAX_FILE_SIZE: { type: 'integer', minimum: 1, maximum: 5497558138880, default: 104857600 },
+    MEDIA_MAX_FILES: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    MEDIA_ALLOWED_TYPES: { type: 'string', default: DEFAULT_MEDIA_TYPES.join(',') },
+    MEDIA_ALLOW_SVG: { type: 'boolean', default: false },
+    MEDIA_MAX_IMAGE_PIXELS: { type: 'integer', minimum: 1, maximum: 1000000000, default: 100000000 },
+    MEDIA_MAX_FRAMES: { type: 'integer', minimum: 1, maximum: 10000, default: 300 },
+    MEDIA_WIDTHS: { type: 'string', pattern: '^\\d{1,5}(,\\d{1,5})*$', default: '160,320,640,960,1280,1920,2560' },
+    MEDIA_QUALITIES: { type: 'string', pattern: '^\\d{1,3}(,\\d{1,3})*$', default: '50,75,90' },
+    MEDIA_SRCSET_FORMAT: { type: 'string', enum: ['original', 'webp', 'avif', 'jpeg', 'png'], default: 'webp' },
+    MEDIA_UPLOAD_EXPIRES: { type: 'integer', minimum: 60, maximum: 604800, default: 3600 },
+    MEDIA_TMP_DIR: { type: 'string' },
   },
 } as const;
 
@@ -47,6 +74,36 @@ interface Env {
   LIST_DEFAULT_LIMIT: number;
   LIST_MAX_LIMIT: number;
   LIST_MAX_OFFSET: number;
+  PUBLIC_URL?: string;
+  MEDIA_MAX_FILE_SIZE: number;
+  MEDIA_MAX_FILES: number;
+  MEDIA_ALLOWED_TYPES: string;
+  MEDIA_ALLOW_SVG: boolean;
+  MEDIA_MAX_IMAGE_PIXELS: number;
+  MEDIA_MAX_FRAMES: number;
+  MEDIA_WIDTHS: string;
+  MEDIA_QUALITIES: string;
+  MEDIA_SRCSET_FORMAT: MediaConfig['srcsetFormat'];
+  MEDIA_UPLOAD_EXPIRES: number;
+  MEDIA_TMP_DIR?: string;
+}
+
+
+export interface MediaConfig {
+  maxFileSize: number;
+  maxFiles: number;
+  /** Exact types and `type/*` patterns; SVG only when allowSvg. */
+  allowedTypes: string[];
+  allowSvg: boolean;
+  maxImagePixels: number;
+  maxFrames: number;
+  /** The only widths (and heights) a variant may ask for, ascending. */
+  widths: number[];
+  qualities: number[];
+  srcsetFormat: 'original' | 'webp' | 'avif' | 'jpeg' | 'png';
+  /** Seconds a presigned upload stays open. */
+  uploadExpires: number;
+  tmpDir: string;
 }
 
 export interface Config {
@@ -68,11 +125,29 @@ export interface Config {
   bodyLimit: number;
   jsonMaxDepth: number;
   list: { defaultLimit: number; maxLimit: number; maxOffset: number };
+  /** Prefix for absolute URLs in responses (media URLs); relative when unset. */
+  publicUrl: string;
+  media: MediaConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
   embedded: { mongo: boolean; s3: boolean };
 }
 
 export class ConfigError extends Error {}
+
+function parseNumbers(name: string, raw: string, min: number, max: number): number[] {
+  const values = [...new Set(raw.split(',').map(Number))].sort((a, b) => a - b);
+  if (values.some((v) => v < min || v > max)) throw new ConfigError(`Invalid configuration: ${name} values must be between ${min} and ${max}`);
+  return values;
+}
+
+const TYPE_PATTERN = /^[a-z]+\/(\*|[a-z0-9][a-z0-9.+-]*)$/;
+
+function parseTypes(raw: string): string[] {
+  const types = raw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const bad = types.filter((t) => !TYPE_PATTERN.test(t));
+  if (bad.length || !types.length) throw new ConfigError(`Invalid configuration: MEDIA_ALLOWED_TYPES holds ${bad.length ? `"${bad[0]}", which is not a media type or type/*` : 'no types'}`);
+  return types;
+}
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   // empty strings count as unset, so `FOO= npm start` behaves like no FOO at all
@@ -101,6 +176,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: env.BODY_LIMIT,
     jsonMaxDepth: env.JSON_MAX_DEPTH,
     list: { defaultLimit: env.LIST_DEFAULT_LIMIT, maxLimit: env.LIST_MAX_LIMIT, maxOffset: env.LIST_MAX_OFFSET },
+    publicUrl: env.PUBLIC_URL ?? '',
+    media: {
+      maxFileSize: env.MEDIA_MAX_FILE_SIZE,
+      maxFiles: env.MEDIA_MAX_FILES,
+      allowedTypes: parseTypes(env.MEDIA_ALLOWED_TYPES),
+      allowSvg: env.MEDIA_ALLOW_SVG,
+      maxImagePixels: env.MEDIA_MAX_IMAGE_PIXELS,
+      maxFrames: env.MEDIA_MAX_FRAMES,
+      widths: parseNumbers('MEDIA_WIDTHS', env.MEDIA_WIDTHS, 1, 8192),
+      qualities: parseNumbers('MEDIA_QUALITIES', env.MEDIA_QUALITIES, 1, 100),
+      srcsetFormat: env.MEDIA_SRCSET_FORMAT,
+      uploadExpires: env.MEDIA_UPLOAD_EXPIRES,
+      tmpDir: resolve(env.MEDIA_TMP_DIR ?? tmpdir()),
+    },
     embedded: { mongo: !env.MONGODB_URI, s3: !env.S3_ENDPOINT && !env.S3_ACCESS_KEY_ID && !data.S3_BUCKET },
   };
   if (env.NODE_ENV === 'production' && (config.embedded.mongo || config.embedded.s3)) {

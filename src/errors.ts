@@ -7,6 +7,7 @@ export type ErrorKind =
   | 'conflict' // a unique value is taken
   | 'precondition' // optimistic concurrency: the version moved on
   | 'too-large'
+  | 'range' // a byte range outside the file
   | 'unsupported-media'
   | 'unavailable' // a backing service is down
   | 'internal'; // a bug: the details stay in the log
@@ -58,6 +59,30 @@ export const codes = {
   requestInvalid: 'CMS_ERR_REQUEST_INVALID',
   serviceUnavailable: 'CMS_ERR_SERVICE_UNAVAILABLE',
   internal: 'CMS_ERR_INTERNAL',
+  entryMedia: 'CMS_ERR_ENTRY_MEDIA',
+  mediaNotFound: 'CMS_ERR_MEDIA_NOT_FOUND',
+  mediaInvalidId: 'CMS_ERR_MEDIA_INVALID_ID',
+  mediaNoFile: 'CMS_ERR_MEDIA_NO_FILE',
+  mediaEmpty: 'CMS_ERR_MEDIA_EMPTY',
+  mediaTooLarge: 'CMS_ERR_MEDIA_TOO_LARGE',
+  mediaTooManyFiles: 'CMS_ERR_MEDIA_TOO_MANY_FILES',
+  mediaTooManyParts: 'CMS_ERR_MEDIA_TOO_MANY_PARTS',
+  mediaTypeNotAllowed: 'CMS_ERR_MEDIA_TYPE_NOT_ALLOWED',
+  mediaTypeMismatch: 'CMS_ERR_MEDIA_TYPE_MISMATCH',
+  mediaTooManyPixels: 'CMS_ERR_MEDIA_TOO_MANY_PIXELS',
+  mediaTooManyFrames: 'CMS_ERR_MEDIA_TOO_MANY_FRAMES',
+  mediaCorrupt: 'CMS_ERR_MEDIA_CORRUPT',
+  mediaBadFilename: 'CMS_ERR_MEDIA_BAD_FILENAME',
+  mediaBadField: 'CMS_ERR_MEDIA_BAD_FIELD',
+  mediaValidation: 'CMS_ERR_MEDIA_VALIDATION',
+  mediaVersion: 'CMS_ERR_MEDIA_VERSION_MISMATCH',
+  mediaInUse: 'CMS_ERR_MEDIA_IN_USE',
+  mediaBadVariant: 'CMS_ERR_MEDIA_BAD_VARIANT',
+  mediaRange: 'CMS_ERR_MEDIA_RANGE_NOT_SATISFIABLE',
+  mediaFileMissing: 'CMS_ERR_MEDIA_FILE_MISSING',
+  mediaAborted: 'CMS_ERR_MEDIA_UPLOAD_ABORTED',
+  uploadNotFound: 'CMS_ERR_UPLOAD_NOT_FOUND',
+  uploadIncomplete: 'CMS_ERR_UPLOAD_INCOMPLETE',
 } as const;
 
 export const statusOf: Record<ErrorKind, number> = {
@@ -67,6 +92,7 @@ export const statusOf: Record<ErrorKind, number> = {
   conflict: 409,
   precondition: 412,
   'too-large': 413,
+  range: 416,
   'unsupported-media': 415,
   unavailable: 503,
   internal: 500,

@@ -15,7 +15,13 @@ export interface FieldInfo {
   unique: boolean;
   index: boolean;
   ref?: string;
+  media?: MediaAnnotation;
   required: boolean;
+}
+
+export interface MediaAnnotation {
+  accept?: string[];
+  maxSize?: number;
 }
 
 /** A JSON Schema node as found in a content-type file (only what we read of it). */
@@ -35,6 +41,7 @@ export interface FieldAnnotations {
   unique?: boolean;
   index?: boolean;
   ref?: string;
+  media?: MediaAnnotation;
   slugFrom?: string;
   widget?: string;
   label?: string;
@@ -71,6 +78,7 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
       if (child.format) info.format = child.format;
       if (child.enum) info.enum = child.enum;
       if (cms.ref) info.ref = cms.ref;
+      if (cms.media) info.media = cms.media;
       if (kind === 'array') {
         info.itemKind = kindOf(child.items);
         if (child.items?.format) info.itemFormat = child.items.format;

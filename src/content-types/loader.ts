@@ -162,6 +162,13 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
       const isArray = node.type === 'array' && node.items?.type === 'string';
       if (!isString && !isArray) issue(pointer, 'a ref field must be {"type": "string"} or an array of strings');
     }
+    if (cms?.media !== undefined) {
+      if (cms.ref !== undefined) issue(`${pointer}/x-cms/media`, 'a field holds media or a ref, not both');
+      const isString = node.type === 'string';
+      const isArray = node.type === 'array' && node.items?.type === 'string';
+      if (!isString && !isArray) issue(pointer, 'a media field must be {"type": "string"} or an array of strings');
+      if (ctx.objectPath === undefined) issue(`${pointer}/x-cms/media`, 'a media field must be a top-level field or a field of a nested object, not inside arrays or anyOf/oneOf/allOf');
+    }
     if (cms?.unique) {
       const name = ctx.objectPath ?? '';
       if (!ctx.top || !required.has(name)) {

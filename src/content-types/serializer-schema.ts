@@ -7,6 +7,8 @@ const SHAPE_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', '
 
 function shape(node: SchemaNode | undefined): Record<string, unknown> {
   if (!node || typeof node !== 'object') return {};
+  // a media field is an id, or the media object itself when populated
+  if (node['x-cms']?.media) return {};
   if (['anyOf', 'oneOf', 'allOf', '$ref', 'if', 'not', 'patternProperties'].some((k) => k in node)) return {};
   const t = node.type;
   const types = Array.isArray(t) ? t : t ? [t] : [];

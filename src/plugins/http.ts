@@ -22,7 +22,7 @@ function fromFastify(err: FastifyError, bodyLimit: number): { status: number; er
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, error: new CmsError('too-large', codes.bodyTooLarge, `The body is larger than the limit of ${bodyLimit} bytes`, [{ path: '', message: `larger than ${bodyLimit} bytes` }]) };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, error: new CmsError('unsupported-media', codes.bodyUnsupportedType, 'Send the body as application/json', [{ path: 'content-type', message: 'unsupported' }]) };
+      return { status: 415, error: new CmsError('unsupported-media', codes.bodyUnsupportedType, 'Send the body as application/json (files as multipart/form-data to /api/media)', [{ path: 'content-type', message: 'unsupported' }]) };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, error: invalid(codes.requestInvalid, 'Content-Length does not match the body') };
   }

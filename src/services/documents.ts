@@ -44,7 +44,7 @@ export function prepareBody(body: unknown, options: { allowVersion: boolean }): 
   return version === undefined ? { fields } : { fields, version };
 }
 
-function detailOf(e: ErrorObject): ErrorDetail {
+export function detailOf(e: ErrorObject): ErrorDetail {
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);

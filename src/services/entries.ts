@@ -6,7 +6,13 @@ import { CmsError, codes, invalid, notFound } from '../errors.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry } from '../storage/entries.js';
 import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
-import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, projectionFor, type ListLimits } from './query.js';
+import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
+
+/** What entries need of the media library: checking media fields, and populating them. */
+export interface MediaFields {
+  checkEntry(type: ContentType, fields: Fields): Promise<string[] | undefined>;
+  populate(entries: StoredEntry[], paths: string[]): Promise<void>;
+}
 
 export interface ListResult {
   data: StoredEntry[];
@@ -46,8 +52,16 @@ export class EntriesService {
     private readonly repo: EntriesRepository,
     private readonly revisions: RevisionsRepository,
     private readonly limits: ListLimits,
+    private readonly media: MediaFields,
     private readonly now: Clock = () => new Date(),
   ) {}
+
+  /** Checks the media fields, and records the media ids the entry holds in `_media`. */
+  private async withMedia(type: ContentType, fields: Fields): Promise<Fields> {
+    const ids = await this.media.checkEntry(type, fields);
+    if (ids) fields._media = ids;
+    return fields;
+  }
 
   type(id: string): ContentType {
     const type = this.registry.get(id);
@@ -107,15 +121,17 @@ export class EntriesService {
     const more = rows.length > q.limit;
     const page = more ? rows.slice(0, q.limit) : rows;
     const last = page[page.length - 1];
+    const data = page.map((e) => pick(e, q.fields));
+    if (q.populate) await this.media.populate(data, q.populate);
     return {
-      data: page.map((e) => pick(e, q.fields)),
+      data,
       meta: { total, limit: q.limit, offset: q.offset, nextCursor: more && last ? encodeCursor(q.sort, last) : null },
     };
   }
 
   async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}): Promise<StoredEntry> {
     const target = this.resolve(typeId, id);
-    const unknown = Object.keys(query).filter((k) => k !== 'fields');
+    const unknown = Object.keys(query).filter((k) => k !== 'fields' && k !== 'populate');
     if (unknown.length) {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
     }
@@ -124,15 +140,22 @@ export class EntriesService {
       if (typeof query.fields !== 'string') throw invalid(codes.queryBadValue, 'fields is given more than once', [{ path: 'fields', message: 'given more than once' }]);
       fields = parseFields(target.type, query.fields);
     }
+    let populate: string[] | undefined;
+    if (query.populate !== undefined) {
+      if (typeof query.populate !== 'string') throw invalid(codes.queryBadValue, 'populate is given more than once', [{ path: 'populate', message: 'given more than once' }]);
+      populate = parsePopulate(target.type, query.populate);
+    }
     const entry = await this.repo.findById(target.type.id, target.id, projectionFor(fields));
     if (!entry) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
-    return pick(entry, fields);
+    const out = pick(entry, fields);
+    if (populate) await this.media.populate([out], populate);
+    return out;
   }
 
   async create(typeId: string, body: unknown): Promise<StoredEntry> {
     const type = this.collectionType(typeId);
     const { fields } = prepareBody(body, { allowVersion: false });
-    this.complete(type, fields);
+    await this.withMedia(type, this.complete(type, fields));
     const now = this.now().toISOString();
     const entry: StoredEntry = {
       _id: new ObjectId().toHexString(),
@@ -219,7 +242,7 @@ export class EntriesService {
       if (current && isStale(expected, current._version)) throw versionMismatch(expected, current._version);
       if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
       if (!current && expected !== undefined) throw versionMismatch(expected, 0);
-      const fields = compute(current);
+      const fields = await this.withMedia(type, compute(current));
       const now = this.now().toISOString();
       // a singleton deleted earlier keeps counting versions, so old claims are never reused
       const version = current ? current._version + 1 : ((await this.revisions.latest(type.id, id))?.version ?? 0) + 1;

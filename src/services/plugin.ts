@@ -1,22 +1,31 @@
 // Domain services, wired after the infrastructure they use.
 import fp from 'fastify-plugin';
+import type { MediaConfig } from '../config.js';
 import type { ContentTypeRegistry } from '../content-types/registry.js';
 import { EntriesRepository } from '../storage/entries.js';
+import { MediaRepository } from '../storage/media.js';
+import { ObjectStore } from '../storage/objects.js';
 import { RevisionsRepository } from '../storage/revisions.js';
 import { EntriesService, type Clock } from './entries.js';
+import { MediaService } from './media/service.js';
 import type { ListLimits } from './query.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     registry: ContentTypeRegistry;
     entries: EntriesService;
+    media: MediaService;
   }
 }
 
 export interface ServicesOptions {
   registry: ContentTypeRegistry;
   limits: ListLimits;
+  media: MediaConfig;
+  publicUrl: string;
   now?: Clock;
+  /** Seconds between sweeps of abandoned uploads and orphaned objects; 0 turns the sweeper off. */
+  sweepInterval?: number;
 }
 
 export default fp<ServicesOptions>(
@@ -26,13 +35,30 @@ export default fp<ServicesOptions>(
       const specs = [...type.fields.values()]
         .filter((f) => f.unique || f.index)
         .map((f) => ({ field: f.path, unique: f.unique }));
+      // usage of media is found through `_media`, which every write keeps in step with the entry
+      if ([...type.fields.values()].some((f) => f.media)) specs.push({ field: '_media', unique: false });
       const { created, dropped } = await repo.syncIndexes(type.id, specs);
       if (created.length || dropped.length) app.log.info({ type: type.id, created, dropped }, 'indexes updated');
     }
     const revisions = new RevisionsRepository(app.mongo.db);
     await revisions.ensureIndexes();
+    const media = new MediaService(new MediaRepository(app.mongo.db), new ObjectStore(app.s3), opts.registry, repo, opts.media, opts.publicUrl, opts.limits, opts.now);
     app.decorate('registry', opts.registry);
-    app.decorate('entries', new EntriesService(opts.registry, repo, revisions, opts.limits, opts.now));
+    app.decorate('media', media);
+    app.decorate('entries', new EntriesService(opts.registry, repo, revisions, opts.limits, media, opts.now));
+
+    const interval = opts.sweepInterval ?? 300;
+    if (interval > 0) {
+      let running: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        running = media.sweep().catch((err: unknown) => app.log.warn({ err }, 'media sweep failed'));
+      }, interval * 1000);
+      timer.unref();
+      app.addHook('onClose', async () => {
+        clearInterval(timer);
+        await running;
+      });
+    }
   },
-  { name: 'services', dependencies: ['mongo'] },
+  { name: 'services', dependencies: ['mongo', 's3'] },
 );

@@ -57,6 +57,8 @@ export interface ListQuery {
   offset: number;
   /** Fields to return (undefined: all). */
   fields?: string[];
+  /** Fields whose ids are replaced by what they point at. */
+  populate?: string[];
 }
 
 type Scalar = string | number | boolean | null;
@@ -192,6 +194,20 @@ export function parseFields(type: ContentType, raw: string): string[] {
   return [...out];
 }
 
+/** `populate=a,b`: fields that hold media ids. */
+export function parsePopulate(type: ContentType, raw: string): string[] {
+  const out = new Set<string>();
+  for (const name of raw.split(',')) {
+    const info = type.fields.get(name);
+    if (!info) {
+      throw invalid(codes.queryUnknownField, `Unknown field "${name.slice(0, 64)}" in populate: type "${type.id}" has no such field`, [{ path: 'populate', message: `unknown field "${name.slice(0, 64)}"` }]);
+    }
+    if (!info.media) throw bad('populate', `"${name}" holds no media, so there is nothing to populate`);
+    out.add(name);
+  }
+  return [...out];
+}
+
 // --- cursors: the sort signature and the last entry's sort values, base64url JSON ---
 
 const signature = (sort: SortKey[]) => sort.map((k) => (k.dir === -1 ? '-' : '') + k.field).join(',');
@@ -261,6 +277,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   let offset = 0;
   let cursor: string | undefined;
   let fields: string[] | undefined;
+  let populate: string[] | undefined;
   const unknown: ErrorDetail[] = [];
   for (const [param, value] of Object.entries(query)) {
     if (typeof value !== 'string') {
@@ -273,6 +290,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
     else if (param === 'offset') offset = parseCount('offset', value, 0, limits.maxOffset);
     else if (param === 'cursor') cursor = value;
     else if (param === 'fields') fields = parseFields(type, value);
+    else if (param === 'populate') populate = parsePopulate(type, value);
     else unknown.push({ path: param, message: 'unknown query parameter' });
   }
   if (unknown.length) {
@@ -284,6 +302,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   const pageFilter = (cursor === undefined ? filter : and([...clauses, afterCursor(sort, decodeCursor(type, cursor, sort))])) as Filter<StoredEntry>;
   const result: ListQuery = { filter, pageFilter, sort, limit, offset };
   if (fields) result.fields = fields;
+  if (populate) result.populate = populate;
   return result;
 }
 
