@@ -6,6 +6,15 @@ t.test('defaults with nothing set: embedded mode', async (t) => {
   t.match(config, { env: 'development', host: '127.0.0.1', port: 3000, mongo: { db: 'cms' }, s3: { bucket: 'cms-media', forcePathStyle: false } });
   t.same(config.embedded, { mongo: true, s3: true });
   t.same(config.list, { defaultLimit: 20, maxLimit: 100, maxOffset: 10000 });
+  t.match(config.media, { maxFileSize: 104857600, maxFiles: 10, allowSvg: false, widths: [160, 320, 640, 960, 1280, 1920, 2560], qualities: [50, 75, 90], srcsetFormat: 'webp' });
+  t.ok(config.media.allowedTypes.includes('image/jpeg') && !config.media.allowedTypes.includes('image/svg+xml'));
+});
+
+t.test('media lists are parsed: sorted, deduplicated, wildcards kept', async (t) => {
+  const config = loadConfig({ MEDIA_WIDTHS: '640,320,640', MEDIA_ALLOWED_TYPES: 'image/*, application/pdf', PUBLIC_URL: 'https://cms.example/base' });
+  t.same(config.media.widths, [320, 640]);
+  t.same(config.media.allowedTypes, ['image/*', 'application/pdf']);
+  t.equal(config.publicUrl, 'https://cms.example/base');
 });
 
 t.test('what is configured is not embedded; empty values count as unset', async (t) => {
@@ -27,6 +36,14 @@ t.test('bad values stop start-up with a message naming the variable', async (t) 
     [{ S3_ACCESS_KEY_ID: 'only-one' }, /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/],
     [{ LIST_DEFAULT_LIMIT: '50', LIST_MAX_LIMIT: '10' }, /LIST_DEFAULT_LIMIT must not exceed LIST_MAX_LIMIT/],
     [{ BODY_LIMIT: '10' }, /BODY_LIMIT/],
+    [{ MEDIA_WIDTHS: '320,abc' }, /MEDIA_WIDTHS/],
+    [{ MEDIA_WIDTHS: '0,320' }, /MEDIA_WIDTHS values must be between 1 and 8192/],
+    [{ MEDIA_QUALITIES: '101' }, /MEDIA_QUALITIES/],
+    [{ MEDIA_ALLOWED_TYPES: 'image/png,nonsense' }, /MEDIA_ALLOWED_TYPES holds "nonsense"/],
+    [{ MEDIA_MAX_FILE_SIZE: '0' }, /MEDIA_MAX_FILE_SIZE/],
+    [{ MEDIA_SRCSET_FORMAT: 'gif' }, /MEDIA_SRCSET_FORMAT/],
+    [{ PUBLIC_URL: 'ftp://x' }, /PUBLIC_URL/],
+    [{ PUBLIC_URL: 'https://cms.example/' }, /PUBLIC_URL/],
     [{ NODE_ENV: 'production' }, /NODE_ENV=production needs real services.*MONGODB_URI/s],
     [{ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db/' }, /S3_BUCKET/],
   ];

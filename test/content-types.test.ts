@@ -36,6 +36,8 @@ t.test('the example site loads', async (t) => {
   t.match(registry.get('article')?.fields.get('seo.title'), { kind: 'string' });
   t.match(registry.get('article')?.fields.get('categories'), { kind: 'array', itemKind: 'string', ref: 'category' });
   t.match(registry.get('article')?.fields.get('slug'), { unique: true, required: true });
+  t.match(registry.get('article')?.fields.get('cover'), { kind: 'string', media: { accept: ['image/*'] } });
+  t.match(registry.get('article')?.fields.get('gallery'), { kind: 'array', media: { accept: ['image/*', 'video/*'] } });
 });
 
 t.test('each kind of broken file is reported with its file, pointer and problem', async (t) => {
@@ -58,6 +60,11 @@ t.test('each kind of broken file is reported with its file, pointer and problem'
     ['an index inside an array', { 'a.json': { ...valid, properties: { tags: { type: 'array', items: { type: 'string', 'x-cms': { index: true } } } } } }, { pointer: '/properties/tags/items/x-cms/index' }],
     ['a nested object left open', { 'a.json': { ...valid, properties: { seo: { type: 'object', properties: { a: { type: 'string' } } } } } }, { pointer: '/properties/seo', message: /missing "additionalProperties"/ }],
     ['a nested object opened explicitly', { 'a.json': { ...valid, properties: { seo: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: true } } } }, { pointer: '/properties/seo/additionalProperties', message: /must be false/ }],
+    ['a media field that is a number', { 'a.json': { ...valid, properties: { cover: { type: 'number', 'x-cms': { media: {} } } } } }, { pointer: '/properties/cover', message: /media field must be/ }],
+    ['a media field inside an array of objects', { 'a.json': { ...valid, properties: { list: { type: 'array', items: { type: 'string', 'x-cms': { media: {} } } } } } }, { pointer: '/properties/list/items/x-cms/media', message: /top-level field or a field of a nested object/ }],
+    ['a media accept that is not a type', { 'a.json': { ...valid, properties: { cover: { type: 'string', 'x-cms': { media: { accept: ['images'] } } } } } }, { pointer: '/properties/cover/x-cms/media/accept/0' }],
+    ['an unknown media option', { 'a.json': { ...valid, properties: { cover: { type: 'string', 'x-cms': { media: { maxSise: 10 } } } } } }, { pointer: '/properties/cover/x-cms/media/maxSise', message: /unknown key/ }],
+    ['a field that is both media and ref', { 'a.json': { ...valid, properties: { cover: { type: 'string', 'x-cms': { media: {}, ref: 'a' } } } } }, { pointer: '/properties/cover/x-cms/media', message: /not both/ }],
     ['a displayField that is not a field', { 'a.json': { ...valid, 'x-cms': { displayField: 'name' } } }, { pointer: '/x-cms/displayField' }],
   ];
   for (const [name, files, expected] of cases) {
