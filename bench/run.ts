@@ -15,14 +15,12 @@
 // stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { MongoClient, type Db } from 'mongodb';
@@ -30,7 +28,8 @@ import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadContentTypes } from '../src/content-types/loader.js';
 import { FERRETDB_VERSION, ServicesError, startMissingServices } from '../scripts/services.js';
-import type { LoadMessage, LoadRequest, LoadResult } from './load.js';
+import { BenchError, checkClean, int, kb, loadProcesses, log, measure, ms, ratio, rng } from './common.js';
+import type { LoadResult } from './load.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const REPORT = join(ROOT, 'BENCHMARKS.md');
@@ -52,9 +51,6 @@ const SEED_CONCURRENCY = 8;
  */
 const SLICES = 2;
 
-/** A problem with the benchmark's own input or results: reported by its message alone. */
-class BenchError extends Error {}
-
 function durationFromEnv(): number {
   const raw = process.env.BENCH_DURATION;
   if (raw === undefined || raw === '') return 8;
@@ -64,21 +60,7 @@ function durationFromEnv(): number {
   return Number(raw);
 }
 
-const log = (line: string) => console.error(line);
-
 // --- seed data: deterministic, so runs are comparable ---
-
-function rng(seed: number): () => number {
-  // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'content schema editor publish draft release query index cache render template layout media asset image ' +
@@ -150,29 +132,6 @@ async function seed(app: FastifyInstance): Promise<string[]> {
 
 // --- measuring ---
 
-const loadProcesses = new Set<ChildProcess>();
-
-/** One measurement of all of a scenario's servers, in a child process running bench/load.ts. */
-function measure(req: LoadRequest): Promise<LoadResult[]> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL('./load.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    loadProcesses.add(child);
-    let settled = false;
-    const done = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-    };
-    child.once('message', (msg: LoadMessage) => done(() => (msg.ok ? resolve(msg.results) : reject(new Error(`load generator failed: ${msg.error}`)))));
-    child.once('error', (err) => done(() => reject(err)));
-    child.once('exit', (code, signal) => {
-      loadProcesses.delete(child);
-      done(() => reject(new Error(`load generator exited (${signal ?? code}) without a result`)));
-    });
-    child.send(req);
-  });
-}
-
 interface Fetched {
   body: string;
   contentType: string;
@@ -202,12 +161,6 @@ interface Outcome {
   raw: LoadResult;
   /** Bare Fastify serving the CMS's bytes. */
   bare: LoadResult;
-}
-
-function checkClean(label: string, r: LoadResult): void {
-  if (r.non2xx || r.errors || r.timeouts || r.ok === 0) {
-    throw new BenchError(`${label}: ${r.ok} 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; figures discarded`);
-  }
 }
 
 // --- the "Fastify + raw driver" baseline ---
@@ -275,12 +228,6 @@ function firstDifference(a: string, b: string): string {
 }
 
 // --- reporting ---
-
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
-/** Three significant digits, never in exponent notation: 0.0128×, 1.23×, 70.7×, 103×. */
-const ratio = (n: number) => `${n >= 100 ? n.toFixed(0) : n >= 1 ? n.toPrecision(3) : n.toFixed(Math.max(2, 2 - Math.floor(Math.log10(n))))}×`;
-const kb = (n: number) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KB`);
 
 function table(outcomes: Outcome[]): string {
   const rows = ['| Scenario | Server | Requests/s | p50 latency | p99 latency |', '|---|---|--:|--:|--:|'];
