@@ -85,6 +85,15 @@ t.test('upload: stored once, described, deduplicated by content', async (t) => {
   t.same(two.body.data.map((d: Json) => [d.mime, d.kind]), [['image/png', 'image'], ['text/plain', 'document']]);
   t.notOk(two.body.data[1].srcset, 'no srcset for a document');
   t.equal(await app.mongo.db.collection('media_intents').countDocuments({}), 0, 'no intent is left behind');
+
+  // the same new bytes from three clients at once: one record, one object, the same id for all
+  const shared = await image(64, 48, '#0f0f0f');
+  const racing = await Promise.all([1, 2, 3].map((i) => upload(app, [{ filename: `race-${i}.png`, data: shared }])));
+  t.equal(new Set(racing.map((r) => r.body.data[0]._id)).size, 1, 'every client gets the same media');
+  t.ok(racing.every((r) => r.status === 200 || r.status === 201), 'no client sees an error');
+  t.ok(racing.some((r) => r.status === 201), 'one of them created it');
+  t.equal(await app.mongo.db.collection('media').countDocuments({ _id: racing[0]!.body.data[0]._id }), 1);
+  t.equal((await objectKeys(app)).filter((k) => k.startsWith(`media/${racing[0]!.body.data[0]._id}/`)).length, 1);
 });
 
 t.test('upload: EXIF orientation is applied and metadata stripped from what is generated', async (t) => {
@@ -256,6 +265,11 @@ t.test('library: list, search, filter, paginate, edit, delete with every object'
   t.same(images.body.data.map((d: Json) => d._id), ids);
   const byMime = await call(app, 'GET', '/api/media?filter[mime][startsWith]=text/');
   t.equal(byMime.body.meta.total, 1);
+  const few = await call(app, 'GET', '/api/media?fields=alt&limit=1&filter[kind]=image');
+  t.equal(few.body.data[0].alt, '');
+  t.match(few.body.data[0].url, /^\/media\/[0-9a-f]{24}\/photo-\d\.png$/, 'fields= still gives working URLs');
+  t.equal(few.body.data[0].srcset.length, 1);
+  t.notOk('caption' in few.body.data[0] || 'tags' in few.body.data[0], 'what fields= leaves out stays out');
   const tagged = await call(app, 'GET', '/api/media?filter[tags][contains]=even');
   t.equal(tagged.body.meta.total, 2);
   const since = await call(app, 'GET', `/api/media?filter[_createdAt][gt]=${encodeURIComponent(all.body.data[2]._createdAt)}`);

@@ -1,4 +1,5 @@
 // Domain services, wired after the infrastructure they use.
+import { mkdir } from 'node:fs/promises';
 import fp from 'fastify-plugin';
 import type { MediaConfig } from '../config.js';
 import type { ContentTypeRegistry } from '../content-types/registry.js';
@@ -42,6 +43,7 @@ export default fp<ServicesOptions>(
     }
     const revisions = new RevisionsRepository(app.mongo.db);
     await revisions.ensureIndexes();
+    await mkdir(opts.media.tmpDir, { recursive: true });
     const media = new MediaService(new MediaRepository(app.mongo.db), new ObjectStore(app.s3), opts.registry, repo, opts.media, opts.publicUrl, opts.limits, opts.now);
     app.decorate('registry', opts.registry);
     app.decorate('media', media);

@@ -438,7 +438,8 @@ export class MediaService {
       ? { $or: ['filename', 'title', 'alt', 'tags'].map((f) => ({ [f]: { $regex: escapeRegex(q), $options: 'i' } })) }
       : undefined;
     const withSearch = (f: Document): Document => (search ? (Object.keys(f).length ? { $and: [f, search] } : search) : f);
-    const projection = projectionFor(parsed.fields, parsed.sort);
+    // what `url` and `srcset` are made of comes along whatever `fields=` asks
+    const projection = projectionFor(parsed.fields && [...parsed.fields, 'filename', 'mime', 'width', 'height', 'focal'], parsed.sort);
     const [rows, total] = await Promise.all([
       this.repo.find({ filter: withSearch(parsed.pageFilter), sort: mongoSort(parsed.sort), limit: parsed.limit + 1, skip: parsed.offset, ...(projection ? { projection } : {}) }),
       this.repo.count(withSearch(parsed.filter)),
