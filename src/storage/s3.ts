@@ -30,6 +30,9 @@ export function createS3(config: Config['s3']): S3 {
       ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } }
       : {}),
     maxAttempts: 2,
+    // a store that stops answering becomes a 503, not a request that hangs: 5 s to connect, and
+    // 60 s of silence on an open socket
+    requestHandler: { connectionTimeout: 5000, requestTimeout: 60000 },
   });
   const bucket = config.bucket;
   return {
