@@ -5,7 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { MediaConfig } from '../config.js';
 import { CmsError, codes, errorBody, invalid } from '../errors.js';
 import { SVG } from '../services/media/files.js';
-import { missingFile, type Candidate, type EditableMeta } from '../services/media/service.js';
+import { missingFile, tooLarge, type Candidate, type EditableMeta } from '../services/media/service.js';
 import type { MediaDoc } from '../storage/media.js';
 import { parseIfMatch } from './content.js';
 
@@ -33,7 +33,29 @@ function fromMultipart(err: unknown, config: MediaConfig): unknown {
     case 'FST_MP_PREMATURE_CLOSE':
       return invalid(codes.mediaAborted, 'The upload ended before the form was complete', [{ path: '', message: 'incomplete form' }]);
   }
+  // busboy's own parse errors are plain Errors
+  const message = err instanceof Error && !(err instanceof CmsError) ? err.message : '';
+  if (/^Unexpected end of (multipart|form)/i.test(message)) return invalid(codes.mediaAborted, 'The upload ended before the form was complete', [{ path: '', message: 'incomplete form' }]);
+  if (/boundary not found|malformed (part )?header|multipart: /i.test(message)) return invalid(codes.requestInvalid, `The multipart body is malformed: ${message}`, [{ path: '', message: 'malformed multipart body' }]);
   return err;
+}
+
+/**
+ * busboy silently skips a part whose (RFC 5987 encoded) name holds a line break, so the client
+ * would be told its upload succeeded with a file missing. Watch the raw body for such names.
+ */
+function watchForHiddenParts(request: FastifyRequest): { readonly found: boolean; stop(): void } {
+  const pattern = /name\*\s*=[^\r\n;]*%0[ad]/i;
+  let tail = '';
+  const state = { found: false, stop: () => request.raw.off('data', onData) };
+  function onData(chunk: Buffer) {
+    if (state.found) return;
+    const text = tail + chunk.toString('latin1');
+    if (pattern.test(text)) state.found = true;
+    tail = text.slice(-512);
+  }
+  request.raw.on('data', onData);
+  return state;
 }
 
 /** Form fields sent with files: alt, caption, title (text), tags (repeated, or comma-separated), focal ("x,y"). */
@@ -42,8 +64,9 @@ function formMeta(fields: Map<string, string[]>): Record<string, unknown> {
   for (const [name, values] of fields) {
     if (name === 'tags') meta.tags = values.flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean);
     else if (name === 'focal') {
-      const [x, y] = (values[0] ?? '').split(',').map((n) => (/^\s*\d*\.?\d+\s*$/.test(n) ? Number(n) : n));
-      meta.focal = { x, y };
+      const parts = (values[0] ?? '').split(',').map((n) => (/^\s*\d*\.?\d+\s*$/.test(n) ? Number(n) : n));
+      if (parts.length !== 2 || values.length > 1) throw invalid(codes.mediaValidation, 'focal is one pair "x,y" of numbers from 0 to 1', [{ path: '/fields/focal', message: 'must be "x,y"' }]);
+      meta.focal = { x: parts[0], y: parts[1] };
     } else if (values.length > 1) throw invalid(codes.mediaBadField, `The form field ${name} is given more than once`, [{ path: `/fields/${name}`, message: 'given more than once' }]);
     else meta[name] = values[0];
   }
@@ -90,12 +113,16 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
     const candidates: Candidate[] = [];
     const temporary: string[] = [];
     const fields = new Map<string, string[]>();
+    const hidden = watchForHiddenParts(request);
+    let results: Awaited<ReturnType<typeof media.store>>;
     try {
       for await (const part of request.parts()) {
         if (part.type === 'file') {
           const path = `/files/${candidates.length}`;
           const spooled = await media.spool(part.file, config.maxFileSize, path);
           temporary.push(spooled.path);
+          // busboy stops a file at the limit and says so only here
+          if (part.file.truncated) throw tooLarge(config.maxFileSize, path);
           candidates.push(await media.examine(spooled, part.filename, path));
         } else {
           if (!META_FIELDS.has(part.fieldname)) {
@@ -104,19 +131,20 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
           fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), String(part.value)]);
         }
       }
+      if (hidden.found) throw invalid(codes.mediaBadFilename, 'A part of the form has a name with a line break', [{ path: '/files', message: 'a name with a line break' }]);
       if (!candidates.length) throw invalid(codes.mediaNoFile, 'The form holds no file', [{ path: '/files', message: 'no file' }]);
       const meta = media.checkMeta(formMeta(fields), '/fields') as EditableMeta;
-      const results = await media.store(candidates, meta);
-      const created = results.some((r) => r.created);
-      return reply.code(created ? 201 : 200).send({
-        data: results.map((r) => media.toJson(r.doc)),
-        meta: { deduplicated: results.filter((r) => !r.created).map((r) => r.doc._id) },
-      });
+      results = await media.store(candidates, meta);
     } catch (err) {
       throw fromMultipart(err, config);
     } finally {
+      hidden.stop();
       await Promise.all(temporary.map((file) => rm(file, { force: true })));
     }
+    return reply.code(results.some((r) => r.created) ? 201 : 200).send({
+      data: results.map((r) => media.toJson(r.doc)),
+      meta: { deduplicated: results.filter((r) => !r.created).map((r) => r.doc._id) },
+    });
   });
 
   app.post('/api/media/uploads', async (request, reply) => reply.code(201).send({ data: await media.createUpload(request.body) }));

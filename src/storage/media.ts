@@ -103,7 +103,12 @@ export class MediaRepository {
 
   /** Notes that objects under a media id may exist without a record (a store or delete in flight). */
   async addIntent(id: string, at: string): Promise<void> {
-    await this.intents.updateOne({ _id: id }, { $set: { at } }, { upsert: true });
+    try {
+      await this.intents.updateOne({ _id: id }, { $set: { at } }, { upsert: true });
+    } catch (err) {
+      // two upserts of one id at once (FerretDB lets both try to insert): the intent is there
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 
   async removeIntent(id: string): Promise<void> {

@@ -647,10 +647,17 @@ export class MediaService {
     const file = join(this.config.tmpDir, `cms-variant-${randomUUID()}`);
     try {
       if (!(await this.objects.download(originalKey(doc._id), file))) throw missingFile(doc._id);
-      const body = await renderVariant(file, { width: doc.width!, height: doc.height! }, variant.spec, doc.focal, {
-        maxPixels: this.config.maxImagePixels,
-        maxFrames: this.config.maxFrames,
-      });
+      let body: Buffer;
+      try {
+        body = await renderVariant(file, { width: doc.width!, height: doc.height! }, variant.spec, doc.focal, {
+          maxPixels: this.config.maxImagePixels,
+          maxFrames: this.config.maxFrames,
+        });
+      } catch (err) {
+        // it was checked on upload, so the stored copy is damaged: a server fault, logged
+        if (err instanceof ImageRejected) throw new CmsError('internal', codes.internal, `The stored original of media ${doc._id} cannot be decoded: ${err.message}`);
+        throw err;
+      }
       await this.objects.put(key, body, FORMAT_TYPES[variant.spec.format]);
       return body;
     } finally {
