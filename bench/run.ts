@@ -123,7 +123,7 @@ async function seed(app: FastifyInstance): Promise<string[]> {
   const worker = async () => {
     while (next < docs.length) {
       const i = next++;
-      ids[i] = (await app.entries.create('article', docs[i]))._id;
+      ids[i] = (await app.entries.create('article', docs[i])).entry._id;
     }
   };
   await Promise.all(Array.from({ length: SEED_CONCURRENCY }, worker));

@@ -4,7 +4,9 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { MongoClientOptions } from 'mongodb';
 import type { Config } from './config.js';
 import type { ContentTypeRegistry } from './content-types/registry.js';
+import authPlugin from './plugins/auth.js';
 import httpPlugin from './plugins/http.js';
+import authRoutes from './routes/auth.js';
 import contentRoutes from './routes/content.js';
 import healthRoutes from './routes/health.js';
 import mediaRoutes from './routes/media.js';
@@ -54,11 +56,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
       registry: options.registry,
       limits: config.list,
       media: config.media,
+      auth: config.auth,
       publicUrl: config.publicUrl,
       ...(options.now ? { now: options.now } : {}),
       ...(options.sweepInterval !== undefined ? { sweepInterval: options.sweepInterval } : {}),
     });
+    await app.register(authPlugin, { publicUrl: config.publicUrl, corsOrigins: config.auth.corsOrigins });
     await app.register(healthRoutes);
+    await app.register(authRoutes, { publicUrl: config.publicUrl });
     await app.register(contentRoutes);
     await app.register(mediaRoutes, { config: config.media });
   } catch (err) {

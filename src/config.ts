@@ -51,6 +51,13 @@ const schema = {
     MEDIA_SRCSET_FORMAT: { type: 'string', enum: ['original', 'webp', 'avif', 'jpeg', 'png'], default: 'webp' },
     MEDIA_UPLOAD_EXPIRES: { type: 'integer', minimum: 60, maximum: 604800, default: 3600 },
     MEDIA_TMP_DIR: { type: 'string' },
+    SESSION_IDLE_MINUTES: { type: 'integer', minimum: 1, maximum: 43200, default: 120 },
+    SESSION_MAX_HOURS: { type: 'integer', minimum: 1, maximum: 8760, default: 168 },
+    LOGIN_WINDOW_SECONDS: { type: 'integer', minimum: 1, maximum: 86400, default: 900 },
+    LOGIN_MAX_PER_IP: { type: 'integer', minimum: 1, maximum: 100000, default: 30 },
+    LOGIN_MAX_PER_ACCOUNT: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
+    CORS_ORIGINS: { type: 'string', default: '' },
+    AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 36500, default: 365 },
   },
 } as const;
 
@@ -86,6 +93,24 @@ interface Env {
   MEDIA_SRCSET_FORMAT: MediaConfig['srcsetFormat'];
   MEDIA_UPLOAD_EXPIRES: number;
   MEDIA_TMP_DIR?: string;
+  SESSION_IDLE_MINUTES: number;
+  SESSION_MAX_HOURS: number;
+  LOGIN_WINDOW_SECONDS: number;
+  LOGIN_MAX_PER_IP: number;
+  LOGIN_MAX_PER_ACCOUNT: number;
+  CORS_ORIGINS: string;
+  AUDIT_RETENTION_DAYS: number;
+}
+
+export interface AuthConfig {
+  /** Minutes without a request before a session ends. */
+  idleMinutes: number;
+  /** Hours after login when a session ends, however active. */
+  maxHours: number;
+  login: { windowSeconds: number; maxPerIp: number; maxPerAccount: number };
+  /** Origins allowed to read the delivery API from a browser. */
+  corsOrigins: string[];
+  auditRetentionDays: number;
 }
 
 
@@ -128,6 +153,7 @@ export interface Config {
   /** Prefix for absolute URLs in responses (media URLs); relative when unset. */
   publicUrl: string;
   media: MediaConfig;
+  auth: AuthConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
   embedded: { mongo: boolean; s3: boolean };
 }
@@ -138,6 +164,20 @@ function parseNumbers(name: string, raw: string, min: number, max: number): numb
   const values = [...new Set(raw.split(',').map(Number))].sort((a, b) => a - b);
   if (values.some((v) => v < min || v > max)) throw new ConfigError(`Invalid configuration: ${name} values must be between ${min} and ${max}`);
   return values;
+}
+
+function parseOrigins(raw: string): string[] {
+  const origins = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let ok = false;
+    try {
+      ok = new URL(origin).origin === origin;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ConfigError(`Invalid configuration: CORS_ORIGINS holds "${origin}", which is not an origin like https://site.example`);
+  }
+  return origins;
 }
 
 const TYPE_PATTERN = /^[a-z]+\/(\*|[a-z0-9][a-z0-9.+-]*)$/;
@@ -189,6 +229,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       srcsetFormat: env.MEDIA_SRCSET_FORMAT,
       uploadExpires: env.MEDIA_UPLOAD_EXPIRES,
       tmpDir: resolve(env.MEDIA_TMP_DIR ?? tmpdir()),
+    },
+    auth: {
+      idleMinutes: env.SESSION_IDLE_MINUTES,
+      maxHours: env.SESSION_MAX_HOURS,
+      login: { windowSeconds: env.LOGIN_WINDOW_SECONDS, maxPerIp: env.LOGIN_MAX_PER_IP, maxPerAccount: env.LOGIN_MAX_PER_ACCOUNT },
+      corsOrigins: parseOrigins(env.CORS_ORIGINS),
+      auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     },
     embedded: { mongo: !env.MONGODB_URI, s3: !env.S3_ENDPOINT && !env.S3_ACCESS_KEY_ID && !data.S3_BUCKET },
   };

@@ -2,6 +2,9 @@
 
 export type ErrorKind =
   | 'invalid' // the request is malformed or fails validation
+  | 'unauthenticated' // no credentials, or ones that are no longer valid
+  | 'forbidden' // valid credentials that do not allow this
+  | 'rate-limited'
   | 'not-found'
   | 'not-allowed' // the method does not apply to this resource
   | 'conflict' // a unique value is taken
@@ -83,10 +86,29 @@ export const codes = {
   mediaAborted: 'CMS_ERR_MEDIA_UPLOAD_ABORTED',
   uploadNotFound: 'CMS_ERR_UPLOAD_NOT_FOUND',
   uploadIncomplete: 'CMS_ERR_UPLOAD_INCOMPLETE',
+  authRequired: 'CMS_ERR_AUTH_REQUIRED',
+  authInvalid: 'CMS_ERR_AUTH_INVALID',
+  forbidden: 'CMS_ERR_FORBIDDEN',
+  csrf: 'CMS_ERR_CSRF',
+  loginFailed: 'CMS_ERR_LOGIN_FAILED',
+  rateLimited: 'CMS_ERR_RATE_LIMITED',
+  authValidation: 'CMS_ERR_AUTH_VALIDATION',
+  passwordPolicy: 'CMS_ERR_PASSWORD_POLICY',
+  passwordWrong: 'CMS_ERR_PASSWORD_WRONG',
+  userNotFound: 'CMS_ERR_USER_NOT_FOUND',
+  userEmailTaken: 'CMS_ERR_USER_EMAIL_TAKEN',
+  userLastAdmin: 'CMS_ERR_USER_LAST_ADMIN',
+  setupClosed: 'CMS_ERR_SETUP_CLOSED',
+  setupToken: 'CMS_ERR_SETUP_TOKEN',
+  tokenNotFound: 'CMS_ERR_TOKEN_NOT_FOUND',
+  fieldPrivate: 'CMS_ERR_QUERY_PRIVATE_FIELD',
 } as const;
 
 export const statusOf: Record<ErrorKind, number> = {
   invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'rate-limited': 429,
   'not-found': 404,
   'not-allowed': 405,
   conflict: 409,

@@ -62,7 +62,13 @@ async function main(): Promise<void> {
     await built.listen({ host: config.host, port: config.port });
     const address = built.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
+    const origin = config.publicUrl || `http://${config.host}:${port}`;
     built.log.info(`CMS listening on http://${config.host}:${port} with ${registry.all().length} content types`);
+    const setupToken = await built.auth.openSetup();
+    if (setupToken) {
+      // printed, not only logged: this is how the first admin gets in (or `cms users create`)
+      console.error(`\nNo users yet. Create the first admin (this link works once):\n  ${origin}/setup?token=${setupToken}\n`);
+    }
   } catch (err) {
     if (closing) return;
     await (await app.catch(() => undefined))?.close().catch(() => undefined);

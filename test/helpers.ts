@@ -1,7 +1,8 @@
 // Test helpers: each test file builds its own app on its own database and bucket.
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { Role, Scope } from '../src/storage/users.js';
 import type { MongoClientOptions } from 'mongodb';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -29,6 +30,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
 }
 
 export interface TestAppOptions {
+  /** Whose requests `app.inject` and `call` make by default: a signed-in admin (default), or nobody. */
+  as?: 'admin' | 'anonymous';
   env?: Record<string, string>;
   contentTypesDir?: string;
   mongoClientOptions?: MongoClientOptions;
@@ -48,7 +51,46 @@ export async function buildTestApp(t: Teardown, options: TestAppOptions = {}): P
     await app.mongo.db.dropDatabase().catch(() => undefined);
     await app.close();
   });
+  origins.set(app, config.publicUrl ? new URL(config.publicUrl).origin : 'http://localhost:80');
+  if (options.as !== 'anonymous') {
+    const headers = await signIn(app, 'admin');
+    const inject = app.inject.bind(app);
+    // every request of the test is the admin's unless it says otherwise (its own headers win)
+    app.inject = ((opts: InjectOptions) => inject({ ...opts, headers: { ...headers, ...(opts.headers ?? {}) } })) as typeof app.inject;
+    adminHeaders.set(app, headers);
+  }
   return app;
+}
+
+const adminHeaders = new WeakMap<FastifyInstance, Record<string, string>>();
+const origins = new WeakMap<FastifyInstance, string>();
+
+/** The headers of the test's admin (for requests that do not go through inject). */
+export function authHeaders(app: FastifyInstance): Record<string, string> {
+  const headers = adminHeaders.get(app);
+  if (!headers) throw new Error('this app was built without a signed-in admin');
+  return headers;
+}
+
+/** The Origin a browser would send to this app. */
+export function originOf(app: FastifyInstance): string {
+  return origins.get(app) ?? 'http://localhost:80';
+}
+
+let users = 0;
+
+/** Creates a user with this role and signs them in; returns the headers a browser would send. */
+export async function signIn(app: FastifyInstance, role: Role, email = `${role}${++users}@example.com`): Promise<Record<string, string>> {
+  const user = await app.auth.createUser({ email, name: `${role} ${users}`, password: 'correct horse battery staple', role });
+  const { cookie } = await app.auth.sessions.create(user._id);
+  return { cookie: cookie.split(';')[0]!, origin: originOf(app) };
+}
+
+/** An API token with these scopes (created by a fresh admin). */
+export async function tokenFor(app: FastifyInstance, scopes: Scope[], extra: { types?: string[]; expiresAt?: string } = {}): Promise<Record<string, string>> {
+  const owner = await app.auth.createUser({ email: `owner${++users}@example.com`, name: 'Token owner', password: 'correct horse battery staple', role: 'admin' });
+  const { secret } = await app.auth.createToken(owner._id, { name: `token ${users}`, scopes, ...extra });
+  return { authorization: `Bearer ${secret}` };
 }
 
 /** Counts the stored entries of a type, straight from the database. */

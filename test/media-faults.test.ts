@@ -17,7 +17,7 @@ import { codes } from '../src/errors.js';
 import type { MediaDoc, MediaRepository } from '../src/storage/media.js';
 import type { ObjectStore } from '../src/storage/objects.js';
 import { createS3, type S3 } from '../src/storage/s3.js';
-import { buildTestApp, call, testConfig, type Json, type TestAppOptions } from './helpers.js';
+import { authHeaders, buildTestApp, call, testConfig, type Json, type TestAppOptions } from './helpers.js';
 
 type Test = Pick<typeof t, 'equal' | 'ok' | 'same' | 'match' | 'type' | 'teardown'>;
 
@@ -547,7 +547,8 @@ t.test('a client that goes away mid-upload', async (t) => {
 
   /** Declares a 20 MB form, sends `head`, waits until the server spools `spooling` files, then drops the socket. */
   async function abort(head: Buffer, spooling: number, label: string): Promise<void> {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/media', headers: { 'content-type': MULTIPART, 'content-length': 20 * 1024 * 1024 } });
+    const headers = { ...authHeaders(env.app), origin: `http://127.0.0.1:${port}`, 'content-type': MULTIPART, 'content-length': 20 * 1024 * 1024 };
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/media', headers });
     const outcome = new Promise<string>((resolve) => {
       req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
       req.on('response', (res) => resolve(`response ${res.statusCode}`));
@@ -573,7 +574,7 @@ t.test('a client that goes away mid-upload', async (t) => {
   // the server still takes uploads afterwards
   const form = new FormData();
   form.append('file', new Blob([await png(71)], { type: 'image/png' }), 'after.png');
-  const after = await fetch(`http://127.0.0.1:${port}/api/media`, { method: 'POST', body: form });
+  const after = await fetch(`http://127.0.0.1:${port}/api/media`, { method: 'POST', body: form, headers: { ...authHeaders(env.app), origin: `http://127.0.0.1:${port}` } });
   t.equal(after.status, 201, 'an upload after the aborted ones succeeds');
 });
 

@@ -38,13 +38,16 @@ async function startServer(env: Record<string, string>, keepServices = false): P
   throw new Error(`server did not start:\n${out}`);
 }
 
-async function http(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: res.status, body: await res.text() };
+async function http(port: number, method: string, path: string, body?: unknown, cookie?: string): Promise<{ status: number; body: string; cookie?: string }> {
+  const headers: Record<string, string> = { origin: `http://127.0.0.1:${port}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (cookie) headers.cookie = cookie;
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const set = res.headers.get('set-cookie');
+  return { status: res.status, body: await res.text(), ...(set ? { cookie: set.split(';')[0]! } : {}) };
 }
+
+const ADMIN = { email: 'first@example.com', name: 'First Admin', password: 'a long enough passphrase' };
 
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -65,7 +68,16 @@ t.test('embedded mode: a restart keeps the content, SIGTERM stops the services',
   t.equal((await http(first.port, 'GET', '/healthz')).status, 200);
   const ready = await http(first.port, 'GET', '/readyz');
   t.equal(ready.status, 200, ready.body);
-  const created = await http(first.port, 'POST', '/api/content/category', { name: 'News', slug: 'news' });
+  // first run: the server prints a one-time setup link
+  const link = /\/setup\?token=([A-Za-z0-9_-]+)/.exec(first.output());
+  t.ok(link, 'a setup link is printed on an empty database');
+  t.equal((await http(first.port, 'POST', '/api/content/category', { name: 'News', slug: 'news' })).status, 401, 'nothing writes before sign-in');
+  const setup = await http(first.port, 'POST', '/api/auth/setup', { token: link?.[1], ...ADMIN });
+  t.equal(setup.status, 201, setup.body);
+  t.ok(setup.cookie, 'setup signs the admin in');
+  const again = await http(first.port, 'POST', '/api/auth/setup', { token: link?.[1], ...ADMIN, email: 'second@example.com' });
+  t.equal(again.status, 404, 'the setup link works once');
+  const created = await http(first.port, 'POST', '/api/content/category', { name: 'News', slug: 'news' }, setup.cookie);
   t.equal(created.status, 201);
   const id = (JSON.parse(created.body) as { data: { _id: string } }).data._id;
   const db = /Embedded FerretDB at mongodb:\/\/127\.0\.0\.1:(\d+)\//.exec(first.output());
@@ -81,7 +93,10 @@ t.test('embedded mode: a restart keeps the content, SIGTERM stops the services',
 
   const second = await startServer({ DATA_DIR: dataDir });
   t.teardown(() => void second.child.kill('SIGKILL'));
-  const read = await http(second.port, 'GET', `/api/content/category/${id}`);
+  t.notMatch(second.output(), /setup\?token=/, 'no setup link once a user exists');
+  const login = await http(second.port, 'POST', '/api/auth/login', { email: ADMIN.email, password: ADMIN.password });
+  t.equal(login.status, 200, 'the admin made at setup signs in after a restart');
+  const read = await http(second.port, 'GET', `/api/content/category/${id}`, undefined, login.cookie);
   t.equal(read.status, 200);
   t.match(JSON.parse(read.body), { data: { _id: id, name: 'News' } });
   second.child.kill('SIGTERM');
@@ -91,10 +106,11 @@ t.test('embedded mode: a restart keeps the content, SIGTERM stops the services',
 t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
   const server = await startServer({ DATA_DIR: dataDir });
   t.teardown(() => void server.child.kill('SIGKILL'));
+  const { cookie } = await http(server.port, 'POST', '/api/auth/login', { email: ADMIN.email, password: ADMIN.password });
   const body = JSON.stringify({ name: 'Slow', slug: 'slow' });
   const response = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: server.port, method: 'POST', path: '/api/content/category', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      { host: '127.0.0.1', port: server.port, method: 'POST', path: '/api/content/category', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), cookie: cookie ?? '', origin: `http://127.0.0.1:${server.port}` } },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));

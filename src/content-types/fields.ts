@@ -16,6 +16,8 @@ export interface FieldInfo {
   index: boolean;
   ref?: string;
   media?: MediaAnnotation;
+  /** Only signed-in users see it (and any field it sits in). */
+  private: boolean;
   required: boolean;
 }
 
@@ -42,6 +44,7 @@ export interface FieldAnnotations {
   index?: boolean;
   ref?: string;
   media?: MediaAnnotation;
+  private?: boolean;
   slugFrom?: string;
   widget?: string;
   label?: string;
@@ -62,7 +65,7 @@ function kindOf(node: SchemaNode | undefined): FieldKind {
 /** Walks nested objects (not arrays of objects) and lists every field with its dotted path. */
 export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
   const out = new Map<string, FieldInfo>();
-  const walk = (node: SchemaNode, prefix: string, parentRequired: boolean) => {
+  const walk = (node: SchemaNode, prefix: string, parentRequired: boolean, parentPrivate: boolean) => {
     const required = new Set(node.required ?? []);
     for (const [name, child] of Object.entries(node.properties ?? {})) {
       const path = prefix ? `${prefix}.${name}` : name;
@@ -73,6 +76,7 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
         kind,
         unique: cms.unique === true,
         index: cms.index === true,
+        private: parentPrivate || cms.private === true,
         required: parentRequired && required.has(name),
       };
       if (child.format) info.format = child.format;
@@ -86,9 +90,9 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
         if (child.items?.['x-cms']?.ref) info.ref = child.items['x-cms'].ref;
       }
       out.set(path, info);
-      if (kind === 'object') walk(child, path, info.required);
+      if (kind === 'object') walk(child, path, info.required, info.private);
     }
   };
-  walk(root, '', true);
+  walk(root, '', true, false);
   return out;
 }

@@ -169,6 +169,9 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
       if (!isString && !isArray) issue(pointer, 'a media field must be {"type": "string"} or an array of strings');
       if (ctx.objectPath === undefined) issue(`${pointer}/x-cms/media`, 'a media field must be a top-level field or a field of a nested object, not inside arrays or anyOf/oneOf/allOf');
     }
+    if (cms?.private && ctx.objectPath === undefined) {
+      issue(`${pointer}/x-cms/private`, 'a private field must be a top-level field or a field of a nested object, not inside arrays or anyOf/oneOf/allOf');
+    }
     if (cms?.unique) {
       const name = ctx.objectPath ?? '';
       if (!ctx.top || !required.has(name)) {
@@ -279,16 +282,19 @@ export async function loadContentTypes(dir: string): Promise<ContentTypeRegistry
       issues.push(compileIssue(file, schema, err as Error));
       continue;
     }
-    const cms = (schema['x-cms'] ?? {}) as { singleton?: boolean; displayField?: string };
+    const cms = (schema['x-cms'] ?? {}) as { singleton?: boolean; displayField?: string; public?: boolean };
+    const fields = collectFields(schema);
     const type: ContentType = {
       id,
       file,
       title: typeof schema.title === 'string' ? schema.title : id,
       schema,
       singleton: cms.singleton === true,
-      fields: collectFields(schema),
+      public: cms.public === true,
+      fields,
       validate,
       serializer: serializerSchema(schema),
+      privatePaths: [...fields.values()].filter((f) => f.private && !fields.get(f.path.split('.').slice(0, -1).join('.'))?.private).map((f) => f.path),
     };
     if (cms.displayField) type.displayField = cms.displayField;
     types.push(type);

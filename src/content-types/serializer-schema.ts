@@ -36,6 +36,7 @@ export const SYSTEM_FIELDS_SCHEMA = {
   _version: { type: 'integer' },
   _createdAt: { type: 'string' },
   _updatedAt: { type: 'string' },
+  _createdBy: { type: 'string' },
 } as const;
 
 export function serializerSchema(schema: SchemaNode): Record<string, unknown> {

@@ -3,7 +3,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentType } from '../content-types/registry.js';
 import { CmsError, codes, invalid } from '../errors.js';
-import type { Precondition } from '../services/entries.js';
+import { canReadContent, canWriteContent, creatorId, seesPrivate, type Auth } from '../auth/access.js';
+import type { Caller, Precondition } from '../services/entries.js';
 
 type Query = Record<string, unknown>;
 type IdParams = { id: string };
@@ -50,8 +51,21 @@ function entrySchema(type: ContentType, statuses: number[]) {
 
 const location = (type: ContentType, id: string) => `/api/content/${type.id}/${id}`;
 
+/** The request's credentials, as the entries service asks about them. */
+export function callerOf(auth: Auth): Caller {
+  return {
+    id: creatorId(auth),
+    seesPrivate: seesPrivate(auth),
+    mayRead: (type) => canReadContent(auth, type),
+    mayWrite: (type, action, owner) => canWriteContent(auth, type, action, owner),
+  };
+}
+
 export default async function contentRoutes(app: FastifyInstance): Promise<void> {
   const entries = app.entries;
+  const audit = app.audit;
+  const record = (request: FastifyRequest, action: string, type: ContentType, id: string, fields?: string[]) =>
+    audit.record(request.auth, { ip: request.ip, userAgent: request.headers['user-agent'] }, action, { kind: 'entry', type: type.id, id, ...(fields ? { fields } : {}) });
   // writes take no query parameters: one that is not understood must not be ignored
   app.addHook('preHandler', async (request) => {
     if (request.method === 'GET' || request.method === 'HEAD') return;
@@ -64,37 +78,47 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
     const base = `/api/content/${type.id}`;
     if (type.singleton) {
       app.get(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
-        data: await entries.get(type.id, undefined, request.query as Query),
+        data: await entries.get(type.id, undefined, request.query as Query, callerOf(request.auth)),
       }));
       app.put(base, { schema: { response: entrySchema(type, [200, 201]) } }, async (request, reply) => {
-        const { entry, created } = await entries.replace(type.id, undefined, request.body, ifMatch(request));
+        const { entry, created, changed } = await entries.replace(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth));
+        await record(request, created ? 'entry.create' : 'entry.update', type, type.id, changed);
         return reply.code(created ? 201 : 200).send({ data: entry });
       });
-      app.patch(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
-        data: await entries.patch(type.id, undefined, request.body, ifMatch(request)),
-      }));
+      app.patch(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
+        const { entry, changed } = await entries.patch(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth));
+        await record(request, 'entry.update', type, type.id, changed);
+        return { data: entry };
+      });
       app.delete(base, async (request, reply) => {
-        await entries.remove(type.id, undefined, ifMatch(request));
+        await entries.remove(type.id, undefined, ifMatch(request), callerOf(request.auth));
+        await record(request, 'entry.delete', type, type.id);
         return reply.code(204).send();
       });
       continue;
     }
-    app.get(base, { schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query));
+    app.get(base, { schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query, callerOf(request.auth)));
     app.post(base, { schema: { response: entrySchema(type, [201]) } }, async (request, reply) => {
-      const entry = await entries.create(type.id, request.body);
+      const { entry, changed } = await entries.create(type.id, request.body, callerOf(request.auth));
+      await record(request, 'entry.create', type, entry._id, changed);
       return reply.code(201).header('location', location(type, entry._id)).send({ data: entry });
     });
     app.get<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
-      data: await entries.get(type.id, request.params.id, request.query as Query),
+      data: await entries.get(type.id, request.params.id, request.query as Query, callerOf(request.auth)),
     }));
-    app.put<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
-      data: (await entries.replace(type.id, request.params.id, request.body, ifMatch(request))).entry,
-    }));
-    app.patch<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
-      data: await entries.patch(type.id, request.params.id, request.body, ifMatch(request)),
-    }));
+    app.put<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
+      const { entry, changed } = await entries.replace(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth));
+      await record(request, 'entry.update', type, entry._id, changed);
+      return { data: entry };
+    });
+    app.patch<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
+      const { entry, changed } = await entries.patch(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth));
+      await record(request, 'entry.update', type, entry._id, changed);
+      return { data: entry };
+    });
     app.delete<{ Params: IdParams }>(`${base}/:id`, async (request, reply) => {
-      await entries.remove(type.id, request.params.id, ifMatch(request));
+      await entries.remove(type.id, request.params.id, ifMatch(request), callerOf(request.auth));
+      await record(request, 'entry.delete', type, request.params.id);
       return reply.code(204).send();
     });
   }

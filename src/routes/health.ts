@@ -13,8 +13,8 @@ async function check(log: FastifyBaseLogger, name: string, probe: () => Promise<
 }
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (request, reply) => {
+  app.get('/healthz', { config: { auth: false } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { auth: false } }, async (request, reply) => {
     const checks = await Promise.all([
       check(request.log, 'mongodb', () => app.mongo.db.command({ ping: 1 }, { timeoutMS: 3000 })),
       check(request.log, 's3', () => app.s3.ping()),

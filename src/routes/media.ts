@@ -7,6 +7,7 @@ import { CmsError, codes, errorBody, invalid } from '../errors.js';
 import { SVG } from '../services/media/files.js';
 import { missingFile, tooLarge, type Candidate, type EditableMeta } from '../services/media/service.js';
 import type { MediaDoc } from '../storage/media.js';
+import { canReadMediaLibrary, canWriteMedia, creatorId } from '../auth/access.js';
 import { parseIfMatch } from './content.js';
 
 type IdParams = { id: string };
@@ -99,6 +100,8 @@ function contentDisposition(doc: MediaDoc): string {
 export default async function mediaRoutes(app: FastifyInstance, opts: { config: MediaConfig }): Promise<void> {
   const media = app.media;
   const config = opts.config;
+  const record = (request: FastifyRequest, action: string, id: string, fields?: string[]) =>
+    app.audit.record(request.auth, { ip: request.ip, userAgent: request.headers['user-agent'] }, action, { kind: 'media', id, ...(fields ? { fields } : {}) });
   await app.register(multipart, {
     // busboy would cut `../x.png` down to `x.png`; we want to see it, and refuse it
     preservePath: true,
@@ -109,6 +112,7 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
   // --- uploads ---
 
   app.post('/api/media', async (request, reply) => {
+    canWriteMedia(request.auth, 'upload');
     if (Object.keys(request.query as Query).length) throw invalid(codes.queryUnknownParam, 'POST /api/media takes no query parameters', [{ path: Object.keys(request.query as Query)[0]!, message: 'unknown query parameter' }]);
     const candidates: Candidate[] = [];
     const temporary: string[] = [];
@@ -134,36 +138,47 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
       if (hidden.found) throw invalid(codes.mediaBadFilename, 'A part of the form has a name with a line break', [{ path: '/files', message: 'a name with a line break' }]);
       if (!candidates.length) throw invalid(codes.mediaNoFile, 'The form holds no file', [{ path: '/files', message: 'no file' }]);
       const meta = media.checkMeta(formMeta(fields), '/fields') as EditableMeta;
-      results = await media.store(candidates, meta);
+      results = await media.store(candidates, meta, creatorId(request.auth));
     } catch (err) {
       throw fromMultipart(err, config);
     } finally {
       hidden.stop();
       await Promise.all(temporary.map((file) => rm(file, { force: true })));
     }
+    for (const r of results) if (r.created) await record(request, 'media.upload', r.doc._id);
     return reply.code(results.some((r) => r.created) ? 201 : 200).send({
       data: results.map((r) => media.toJson(r.doc)),
       meta: { deduplicated: results.filter((r) => !r.created).map((r) => r.doc._id) },
     });
   });
 
-  app.post('/api/media/uploads', async (request, reply) => reply.code(201).send({ data: await media.createUpload(request.body) }));
+  app.post('/api/media/uploads', async (request, reply) => {
+    canWriteMedia(request.auth, 'upload');
+    return reply.code(201).send({ data: await media.createUpload(request.body, creatorId(request.auth)) });
+  });
 
   app.post<{ Params: IdParams }>('/api/media/uploads/:id/complete', async (request, reply) => {
+    canWriteMedia(request.auth, 'upload');
     const { doc, created } = await media.completeUpload(request.params.id);
+    if (created) await record(request, 'media.upload', doc._id);
     return reply.code(created ? 201 : 200).send({ data: media.toJson(doc) });
   });
 
   // --- the library ---
 
-  app.get('/api/media', async (request) => media.list(request.query as Query));
+  app.get('/api/media', async (request) => {
+    canReadMediaLibrary(request.auth);
+    return media.list(request.query as Query);
+  });
 
   app.get<{ Params: IdParams }>('/api/media/:id', async (request) => {
+    canReadMediaLibrary(request.auth);
     if (Object.keys(request.query as Query).length) throw invalid(codes.queryUnknownParam, 'This route takes no query parameters', [{ path: Object.keys(request.query as Query)[0]!, message: 'unknown query parameter' }]);
     return { data: media.toJson(await media.get(request.params.id)) };
   });
 
   app.get<{ Params: IdParams }>('/api/media/:id/usage', async (request) => {
+    canReadMediaLibrary(request.auth);
     await media.get(request.params.id);
     const users = await media.usage(request.params.id);
     return { data: users };
@@ -172,7 +187,12 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
   app.patch<{ Params: IdParams }>('/api/media/:id', async (request) => {
     const ifMatch = parseIfMatch(request.headers['if-match']);
     if (ifMatch === '*') throw invalid(codes.entryBadPrecondition, 'If-Match takes the media version here', [{ path: 'if-match', message: 'not a version' }]);
-    return { data: media.toJson(await media.update(request.params.id, request.body, ifMatch)) };
+    const before = await media.get(request.params.id);
+    canWriteMedia(request.auth, 'update', before.createdBy);
+    const doc = await media.update(request.params.id, request.body, ifMatch);
+    const changed = (['filename', 'alt', 'caption', 'title', 'tags', 'focal'] as const).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(doc[k]));
+    await record(request, 'media.update', doc._id, changed);
+    return { data: media.toJson(doc) };
   });
 
   app.delete<{ Params: IdParams; Querystring: Query }>('/api/media/:id', async (request, reply) => {
@@ -180,7 +200,9 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
     const unknown = Object.keys(rest);
     if (unknown.length) throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
     if (force !== undefined && force !== 'true' && force !== 'false') throw invalid(codes.queryBadValue, 'force must be true or false', [{ path: 'force', message: 'must be true or false' }]);
+    canWriteMedia(request.auth, 'delete', (await media.get(request.params.id)).createdBy);
     await media.remove(request.params.id, force === 'true');
+    await record(request, 'media.delete', request.params.id);
     return reply.code(204).send();
   });
 
@@ -224,6 +246,7 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
     if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${doc.size}`);
     return reply.send(object.body);
   };
-  app.get('/media/:id/:name', { exposeHeadRoute: false }, deliver);
-  app.head('/media/:id/:name', deliver);
+  // delivery is public: the URLs are what static sites publish
+  app.get('/media/:id/:name', { exposeHeadRoute: false, config: { auth: false } }, deliver);
+  app.head('/media/:id/:name', { config: { auth: false } }, deliver);
 }

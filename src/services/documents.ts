@@ -118,3 +118,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   }
   return base;
 }
+
+/** Removes private fields (wherever they sit) and `_createdBy`, for clients that may not see them. */
+export function redactPrivate(type: ContentType, entry: Record<string, unknown>): void {
+  delete entry._createdBy;
+  for (const field of type.privatePaths) {
+    const parts = field.split('.');
+    let target: unknown = entry;
+    for (const part of parts.slice(0, -1)) target = target && typeof target === 'object' ? (target as Record<string, unknown>)[part] : undefined;
+    if (target && typeof target === 'object') delete (target as Record<string, unknown>)[parts[parts.length - 1]!];
+  }
+}

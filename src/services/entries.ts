@@ -5,8 +5,22 @@ import type { ContentType, ContentTypeRegistry } from '../content-types/registry
 import { CmsError, codes, invalid, notFound } from '../errors.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry } from '../storage/entries.js';
 import type { RevisionsRepository } from '../storage/revisions.js';
-import { mergePatch, normalizeDates, prepareBody, validateFields, type Fields } from './documents.js';
+import { mergePatch, normalizeDates, prepareBody, redactPrivate, validateFields, type Fields } from './documents.js';
 import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
+
+/** Who is reading or writing, as the service needs to know it (routes build it from `request.auth`). */
+export interface Caller {
+  /** Stored as `_createdBy` on create. */
+  id: string;
+  /** Sees private fields and `_createdBy`; others get neither, and cannot query on private fields. */
+  seesPrivate: boolean;
+  mayRead(type: ContentType): void;
+  /** Throws unless the caller may do this to an entry created by `owner`. */
+  mayWrite(type: ContentType, action: 'create' | 'update' | 'delete', owner?: string): void;
+}
+
+/** The server itself (command-line tools, imports): everything is allowed. */
+export const SYSTEM: Caller = { id: 'system', seesPrivate: true, mayRead: () => undefined, mayWrite: () => undefined };
 
 /** What entries need of the media library: checking media fields, and populating them. */
 export interface MediaFields {
@@ -104,8 +118,20 @@ export class EntriesService {
     return fields;
   }
 
-  async list(typeId: string, query: Record<string, unknown>): Promise<ListResult> {
-    const type = this.collectionType(typeId);
+  /** The type as the caller may query it: without private fields unless they see them. */
+  private viewOf(type: ContentType, caller: Caller): ContentType {
+    caller.mayRead(type);
+    return caller.seesPrivate ? type : this.registry.publicView(type);
+  }
+
+  private present(type: ContentType, entry: StoredEntry, caller: Caller): StoredEntry {
+    delete entry._media;
+    if (!caller.seesPrivate) redactPrivate(type, entry);
+    return entry;
+  }
+
+  async list(typeId: string, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<ListResult> {
+    const type = this.viewOf(this.collectionType(typeId), caller);
     const q = parseListQuery(type, query, this.limits);
     const projection = projectionFor(q.fields, q.sort);
     const [rows, total] = await Promise.all([
@@ -121,7 +147,7 @@ export class EntriesService {
     const more = rows.length > q.limit;
     const page = more ? rows.slice(0, q.limit) : rows;
     const last = page[page.length - 1];
-    const data = page.map((e) => pick(e, q.fields));
+    const data = page.map((e) => this.present(type, pick(e, q.fields), caller));
     if (q.populate) await this.media.populate(data, q.populate);
     return {
       data,
@@ -129,8 +155,9 @@ export class EntriesService {
     };
   }
 
-  async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}): Promise<StoredEntry> {
-    const target = this.resolve(typeId, id);
+  async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}, caller: Caller = SYSTEM): Promise<StoredEntry> {
+    const resolved = this.resolve(typeId, id);
+    const target = { id: resolved.id, type: this.viewOf(resolved.type, caller) };
     const unknown = Object.keys(query).filter((k) => k !== 'fields' && k !== 'populate');
     if (unknown.length) {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
@@ -147,13 +174,14 @@ export class EntriesService {
     }
     const entry = await this.repo.findById(target.type.id, target.id, projectionFor(fields));
     if (!entry) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
-    const out = pick(entry, fields);
+    const out = this.present(target.type, pick(entry, fields), caller);
     if (populate) await this.media.populate([out], populate);
     return out;
   }
 
-  async create(typeId: string, body: unknown): Promise<StoredEntry> {
+  async create(typeId: string, body: unknown, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; changed: string[] }> {
     const type = this.collectionType(typeId);
+    caller.mayWrite(type, 'create');
     const { fields } = prepareBody(body, { allowVersion: false });
     await this.withMedia(type, this.complete(type, fields));
     const now = this.now().toISOString();
@@ -163,6 +191,7 @@ export class EntriesService {
       _version: 1,
       _createdAt: now,
       _updatedAt: now,
+      _createdBy: caller.id,
       ...fields,
     };
     await this.revisions.claim({ type: type.id, entryId: entry._id, version: 1, action: 'create', at: now, doc: entry });
@@ -172,37 +201,38 @@ export class EntriesService {
       await this.revisions.release(type.id, entry._id, 1);
       throw uniqueConflict(err);
     }
-    return entry;
+    return { entry: this.present(type, { ...entry }, caller), changed: Object.keys(userFields(entry)) };
   }
 
   /** PUT: replaces every field. A singleton is created by its first PUT. */
-  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition): Promise<{ entry: StoredEntry; created: boolean }> {
+  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; created: boolean; changed: string[] }> {
     const target = this.resolve(typeId, id);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
     const fields = this.complete(target.type, prepared.fields);
-    return this.write(target.type, target.id, expected, () => fields);
+    return this.write(target.type, target.id, expected, () => fields, caller);
   }
 
   /** PATCH: a JSON Merge Patch applied to the current fields, then validated as a whole. */
-  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition): Promise<StoredEntry> {
+  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; changed: string[] }> {
     const target = this.resolve(typeId, id);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
-    const { entry } = await this.write(target.type, target.id, expected, (current) => {
+    const { entry, changed } = await this.write(target.type, target.id, expected, (current) => {
       if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
       const merged = mergePatch(userFields(current), prepared.fields) as Fields;
       return this.complete(target.type, merged);
-    });
-    return entry;
+    }, caller);
+    return { entry, changed };
   }
 
-  async remove(typeId: string, id: string | undefined, ifMatch?: Precondition): Promise<void> {
+  async remove(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<void> {
     const { type, id: entryId } = this.resolve(typeId, id);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.repo.findById(type.id, entryId, { _version: 1 });
+      const current = await this.repo.findById(type.id, entryId, { _version: 1, _createdBy: 1 });
       if (!current && ifMatch !== undefined) throw versionMismatch(ifMatch, 0);
       if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${entryId}`);
+      caller.mayWrite(type, 'delete', current._createdBy as string | undefined);
       if (isStale(ifMatch, current._version)) throw versionMismatch(ifMatch, current._version);
       const version = current._version + 1;
       const claimed = await this.revisions.claim({ type: type.id, entryId, version, action: 'delete', at: this.now().toISOString(), doc: null });
@@ -236,12 +266,14 @@ export class EntriesService {
     id: string,
     expected: Precondition,
     compute: (current: StoredEntry | null) => Fields,
-  ): Promise<{ entry: StoredEntry; created: boolean }> {
+    caller: Caller,
+  ): Promise<{ entry: StoredEntry; created: boolean; changed: string[] }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.repo.findById(type.id, id);
       if (current && isStale(expected, current._version)) throw versionMismatch(expected, current._version);
       if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
       if (!current && expected !== undefined) throw versionMismatch(expected, 0);
+      caller.mayWrite(type, current ? 'update' : 'create', current?._createdBy as string | undefined);
       const fields = await this.withMedia(type, compute(current));
       const now = this.now().toISOString();
       // a singleton deleted earlier keeps counting versions, so old claims are never reused
@@ -252,6 +284,7 @@ export class EntriesService {
         _version: version,
         _createdAt: current ? current._createdAt : now,
         _updatedAt: now,
+        _createdBy: (current?._createdBy as string | undefined) ?? caller.id,
         ...fields,
       };
       const action = current ? 'update' : 'create';
@@ -274,7 +307,10 @@ export class EntriesService {
           throw uniqueConflict(err);
         }
       }
-      return { entry, created: !current };
+      const before = current ? userFields(current) : {};
+      const after = userFields(entry);
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      return { entry: this.present(type, { ...entry }, caller), created: !current, changed };
     }
     throw busy();
   }

@@ -24,10 +24,10 @@ const OPS_BY_KIND: Record<FieldKind, readonly Operator[]> = {
 };
 
 const SYSTEM_FIELDS: Record<string, FieldInfo> = {
-  _id: { path: '_id', kind: 'string', unique: true, index: true, required: true, format: 'id' },
-  _createdAt: { path: '_createdAt', kind: 'string', unique: false, index: false, required: true, format: 'date-time' },
-  _updatedAt: { path: '_updatedAt', kind: 'string', unique: false, index: false, required: true, format: 'date-time' },
-  _version: { path: '_version', kind: 'integer', unique: false, index: false, required: true },
+  _id: { path: '_id', kind: 'string', unique: true, index: true, private: false, required: true, format: 'id' },
+  _createdAt: { path: '_createdAt', kind: 'string', unique: false, index: false, private: false, required: true, format: 'date-time' },
+  _updatedAt: { path: '_updatedAt', kind: 'string', unique: false, index: false, private: false, required: true, format: 'date-time' },
+  _version: { path: '_version', kind: 'integer', unique: false, index: false, private: false, required: true },
 };
 
 /** Fields always returned, whatever `fields=` asks for. */

@@ -27,6 +27,8 @@ export interface MediaDoc {
   title: string;
   focal: FocalPoint;
   tags: string[];
+  /** Who uploaded it (`_createdBy` of entries): authors may change only their own. */
+  createdBy?: string;
 }
 
 export interface PendingUpload {
@@ -38,6 +40,7 @@ export interface PendingUpload {
   createdAt: string;
   expiresAt: string;
   meta: Partial<Pick<MediaDoc, 'alt' | 'caption' | 'title' | 'tags' | 'focal'>>;
+  createdBy?: string;
 }
 
 const isDuplicateKey = (err: unknown) =>

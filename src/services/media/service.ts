@@ -102,9 +102,10 @@ function libraryType(): ContentType {
     title: 'Media',
     schema: LIBRARY_SCHEMA,
     singleton: false,
+    public: false,
     fields: collectFields(LIBRARY_SCHEMA),
     validate: ajv.compile({}),
-    serializer: {},
+    serializer: {}, privatePaths: [],
   };
 }
 
@@ -256,7 +257,7 @@ export class MediaService {
    * Stores checked files: S3 first, then the record. The same bytes give the existing record back.
    * All or nothing: when one file fails, the ones this call created are removed again.
    */
-  async store(candidates: Candidate[], meta: EditableMeta = {}): Promise<{ doc: MediaDoc; created: boolean }[]> {
+  async store(candidates: Candidate[], meta: EditableMeta = {}, createdBy?: string): Promise<{ doc: MediaDoc; created: boolean }[]> {
     const results: { doc: MediaDoc; created: boolean }[] = [];
     const touched: string[] = [];
     try {
@@ -271,6 +272,7 @@ export class MediaService {
         touched.push(id);
         await this.objects.putFile(originalKey(id), c.path, c.mime);
         const doc = this.newDoc(id, c, meta);
+        if (createdBy) doc.createdBy = createdBy;
         if (await this.repo.insert(doc)) {
           results.push({ doc, created: true });
         } else {
@@ -330,7 +332,7 @@ export class MediaService {
 
   // --- direct (presigned) uploads ---
 
-  async createUpload(body: unknown): Promise<{ id: string; url: string; fields: Record<string, string>; expiresAt: string; maxSize: number; mime: string }> {
+  async createUpload(body: unknown, createdBy?: string): Promise<{ id: string; url: string; fields: Record<string, string>; expiresAt: string; maxSize: number; mime: string }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid(codes.mediaValidation, 'The body must be a JSON object', [{ path: '', message: 'must be an object' }]);
     const { mime, size, ...rest } = body as Record<string, unknown>;
     const details: ErrorDetail[] = [];
@@ -356,6 +358,7 @@ export class MediaService {
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.config.uploadExpires * 1000).toISOString(),
       meta: kept,
+      ...(createdBy ? { createdBy } : {}),
     };
     await this.repo.insertUpload(upload);
     const post = await this.objects.presignPost(upload.key, { contentType: upload.mime, maxSize: upload.maxSize, expires: this.config.uploadExpires });
@@ -381,7 +384,7 @@ export class MediaService {
     try {
       spooled = await this.spool(object.body, upload.maxSize);
       const candidate = await this.examine(spooled, upload.filename, '/file', upload.mime);
-      const [result] = await this.store([candidate], upload.meta);
+      const [result] = await this.store([candidate], upload.meta, upload.createdBy);
       await this.objects.delete(upload.key);
       await this.repo.deleteUpload(id);
       return result!;
@@ -571,7 +574,8 @@ export class MediaService {
 
   /** What a static site needs: the URL, and for raster images a srcset of the configured widths. */
   toJson(doc: MediaDoc): MediaJson {
-    const out: MediaJson = { ...doc, url: this.url(doc) };
+    const { createdBy: _createdBy, ...rest } = doc;
+    const out: MediaJson = { ...rest, url: this.url(doc) };
     if (RASTER_TYPES.has(doc.mime) && doc.width && doc.height) {
       const format = this.config.srcsetFormat === 'original' ? defaultFormat(doc.mime) : this.config.srcsetFormat;
       const widths = this.config.widths.filter((w) => w <= doc.width!);
