@@ -7,6 +7,7 @@ import type { ContentTypeRegistry } from './content-types/registry.js';
 import authPlugin from './plugins/auth.js';
 import httpPlugin from './plugins/http.js';
 import authRoutes from './routes/auth.js';
+import setupRoutes from './routes/setup.js';
 import contentRoutes from './routes/content.js';
 import healthRoutes from './routes/health.js';
 import mediaRoutes from './routes/media.js';
@@ -64,6 +65,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     await app.register(authPlugin, { publicUrl: config.publicUrl, corsOrigins: config.auth.corsOrigins });
     await app.register(healthRoutes);
     await app.register(authRoutes, { publicUrl: config.publicUrl });
+    await app.register(setupRoutes, { publicUrl: config.publicUrl });
     await app.register(contentRoutes);
     await app.register(mediaRoutes, { config: config.media });
   } catch (err) {

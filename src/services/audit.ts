@@ -14,7 +14,7 @@ export interface AuditRecord {
   at: string;
   /** e.g. `entry.update`, `media.delete`, `login.failed`, `token.create`. */
   action: string;
-  actorType: 'user' | 'token' | 'anonymous';
+  actorType: 'user' | 'token' | 'anonymous' | 'system';
   actorId?: string;
   actorName?: string;
   /** What was acted on: `entry`, `media`, `user`, `token`, `session`. */
@@ -67,8 +67,8 @@ export class AuditLog {
     return this.db.collection<AuditRecord>('audit');
   }
 
-  async record(auth: Auth, where: Where, action: string, target: { kind?: string; type?: string; id?: string; fields?: string[] } = {}): Promise<void> {
-    const actor = actorOf(auth);
+  async record(auth: Auth | 'system', where: Where, action: string, target: { kind?: string; type?: string; id?: string; fields?: string[] } = {}): Promise<void> {
+    const actor: { type: AuditRecord['actorType']; id?: string; name?: string } = auth === 'system' ? { type: 'system', name: 'cms command line' } : actorOf(auth);
     const rec: AuditRecord = { _id: new ObjectId().toHexString(), at: this.now().toISOString(), action, actorType: actor.type, ip: where.ip };
     if (actor.id) rec.actorId = actor.id;
     if (actor.name) rec.actorName = actor.name;

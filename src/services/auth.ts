@@ -202,6 +202,10 @@ export class AuthService {
 
   // --- first run ---
 
+  hasUsers(): Promise<boolean> {
+    return this.repo.any();
+  }
+
   /** While there are no users: a new one-time setup token (its hash is stored). Undefined once anyone exists. */
   async openSetup(): Promise<string | undefined> {
     if (await this.repo.any()) return undefined;
