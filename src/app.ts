@@ -39,7 +39,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     // one line per request, written by our onResponse hook
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
-    trustProxy: false,
+    trustProxy: config.trustProxy,
     // long enough that an over-long id reaches the route and gets a 400 that says why
     routerOptions: { maxParamLength: 1000 },
     return503OnClosing: true,

@@ -57,6 +57,7 @@ const schema = {
     LOGIN_MAX_PER_IP: { type: 'integer', minimum: 1, maximum: 100000, default: 30 },
     LOGIN_MAX_PER_ACCOUNT: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
     CORS_ORIGINS: { type: 'string', default: '' },
+    TRUST_PROXY: { type: 'string', pattern: '^(|true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$', default: '' },
     AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 36500, default: 365 },
   },
 } as const;
@@ -99,6 +100,7 @@ interface Env {
   LOGIN_MAX_PER_IP: number;
   LOGIN_MAX_PER_ACCOUNT: number;
   CORS_ORIGINS: string;
+  TRUST_PROXY: string;
   AUDIT_RETENTION_DAYS: number;
 }
 
@@ -152,6 +154,8 @@ export interface Config {
   list: { defaultLimit: number; maxLimit: number; maxOffset: number };
   /** Prefix for absolute URLs in responses (media URLs); relative when unset. */
   publicUrl: string;
+  /** Fastify's trustProxy: false, true, or the proxies' addresses (client IPs for limits and the audit log). */
+  trustProxy: boolean | string;
   media: MediaConfig;
   auth: AuthConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
@@ -217,6 +221,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jsonMaxDepth: env.JSON_MAX_DEPTH,
     list: { defaultLimit: env.LIST_DEFAULT_LIMIT, maxLimit: env.LIST_MAX_LIMIT, maxOffset: env.LIST_MAX_OFFSET },
     publicUrl: env.PUBLIC_URL ?? '',
+    trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === '' || env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
     media: {
       maxFileSize: env.MEDIA_MAX_FILE_SIZE,
       maxFiles: env.MEDIA_MAX_FILES,
