@@ -7,7 +7,7 @@ import { actorOf } from '../auth/access.js';
 import { createContentAjv } from '../content-types/ajv.js';
 import { collectFields, type SchemaNode } from '../content-types/fields.js';
 import type { ContentType } from '../content-types/registry.js';
-import { encodeCursor, mongoSort, parseListQuery, type ListLimits } from './query.js';
+import { mongoSort, parseListQuery, toPage, type ListLimits } from './query.js';
 
 export interface AuditRecord {
   _id: string;
@@ -92,10 +92,8 @@ export class AuditLog {
       this.collection.find(q.pageFilter as Document).sort(mongoSort(q.sort)).skip(q.offset).limit(q.limit + 1).toArray(),
       this.collection.countDocuments(q.filter as Document),
     ]);
-    const more = rows.length > q.limit;
-    const page = more ? rows.slice(0, q.limit) : rows;
-    const last = page[page.length - 1];
-    return { data: page, meta: { total, limit: q.limit, offset: q.offset, nextCursor: more && last ? encodeCursor(q.sort, last) : null } };
+    const { page, meta } = toPage(rows, q, total);
+    return { data: page, meta };
   }
 
   /** Every matching record as CSV, streamed from the database (at most `max` rows). */

@@ -6,7 +6,7 @@ import { CmsError, codes, invalid, notFound } from '../errors.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry } from '../storage/entries.js';
 import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, redactPrivate, validateFields, type Fields } from './documents.js';
-import { ALWAYS_RETURNED, encodeCursor, ID_PATTERN, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
+import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
 
 /** Who is reading or writing, as the service needs to know it (routes build it from `request.auth`). */
 export interface Caller {
@@ -144,15 +144,10 @@ export class EntriesService {
       }),
       this.repo.count(type.id, q.filter),
     ]);
-    const more = rows.length > q.limit;
-    const page = more ? rows.slice(0, q.limit) : rows;
-    const last = page[page.length - 1];
+    const { page, meta } = toPage(rows, q, total);
     const data = page.map((e) => this.present(type, pick(e, q.fields), caller));
     if (q.populate) await this.media.populate(data, q.populate);
-    return {
-      data,
-      meta: { total, limit: q.limit, offset: q.offset, nextCursor: more && last ? encodeCursor(q.sort, last) : null },
-    };
+    return { data, meta };
   }
 
   async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}, caller: Caller = SYSTEM): Promise<StoredEntry> {

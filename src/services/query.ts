@@ -306,6 +306,21 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   return result;
 }
 
+export interface PageMeta {
+  total: number;
+  limit: number;
+  offset: number;
+  nextCursor: string | null;
+}
+
+/** A page from `limit + 1` rows: the rows to return, and the meta with the next cursor if there is more. */
+export function toPage<T extends Document>(rows: T[], q: ListQuery, total: number): { page: T[]; meta: PageMeta } {
+  const more = rows.length > q.limit;
+  const page = more ? rows.slice(0, q.limit) : rows;
+  const last = page[page.length - 1];
+  return { page, meta: { total, limit: q.limit, offset: q.offset, nextCursor: more && last ? encodeCursor(q.sort, last) : null } };
+}
+
 export function mongoSort(sort: SortKey[]): Sort {
   return Object.fromEntries(sort.map((k) => [k.field, k.dir])) as Sort;
 }

@@ -18,7 +18,7 @@ import type { EntriesRepository, StoredEntry } from '../../storage/entries.js';
 import type { FocalPoint, MediaDoc, MediaRepository, PendingUpload } from '../../storage/media.js';
 import type { ObjectStore, StoredObject } from '../../storage/objects.js';
 import { detailOf } from '../documents.js';
-import { encodeCursor, ID_PATTERN, mongoSort, parseListQuery, projectionFor } from '../query.js';
+import { ID_PATTERN, mongoSort, parseListQuery, projectionFor, toPage } from '../query.js';
 import { cleanFilename, isAllowedType, kindOf, matchesType } from './files.js';
 import { FORMAT_TYPES, ImageRejected, inspectImage, RASTER_TYPES, renderVariant, type Fit, type ImageFacts, type OutputFormat, type VariantSpec } from './images.js';
 import { sniffFile } from './files.js';
@@ -447,13 +447,8 @@ export class MediaService {
       this.repo.find({ filter: withSearch(parsed.pageFilter), sort: mongoSort(parsed.sort), limit: parsed.limit + 1, skip: parsed.offset, ...(projection ? { projection } : {}) }),
       this.repo.count(withSearch(parsed.filter)),
     ]);
-    const more = rows.length > parsed.limit;
-    const page = more ? rows.slice(0, parsed.limit) : rows;
-    const last = page[page.length - 1];
-    return {
-      data: page.map((d) => this.toJson(d)),
-      meta: { total, limit: parsed.limit, offset: parsed.offset, nextCursor: more && last ? encodeCursor(parsed.sort, last) : null },
-    };
+    const { page, meta } = toPage(rows, parsed, total);
+    return { data: page.map((d) => this.toJson(d)), meta };
   }
 
   /** Edits alt, caption, title, tags, focal point or display name. `ifMatch` (or `_version`) guards against lost updates. */
