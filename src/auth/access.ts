@@ -51,7 +51,7 @@ export function canReadContent(auth: Auth, type: ContentType): void {
 }
 
 /** Create, or change/delete an entry whose creator is `owner`. */
-export function canWriteContent(auth: Auth, type: ContentType, action: 'create' | 'update' | 'delete', owner?: string): void {
+export function canWriteContent(auth: Auth, type: ContentType, action: 'create' | 'update' | 'delete' | 'any', owner?: string): void {
   if (auth.kind === 'anonymous') throw unauthenticated();
   if (auth.kind === 'token') {
     if (!hasScope(auth, 'content:write')) throw forbidden('The token has no content:write scope');
@@ -61,7 +61,7 @@ export function canWriteContent(auth: Auth, type: ContentType, action: 'create' 
   const role = auth.user.role;
   if (role === 'admin' || role === 'editor') return;
   if (role === 'author') {
-    if (action === 'create' || owner === auth.user.id) return;
+    if (action === 'create' || action === 'any' || owner === auth.user.id) return;
     throw forbidden(`An author may ${action === 'delete' ? 'delete' : 'change'} only entries they created`);
   }
   throw forbidden('A viewer cannot change content');

@@ -70,7 +70,7 @@ export default async function authRoutes(app: FastifyInstance, opts: { publicUrl
     noQuery(request);
     requireUser(request.auth);
     const me = request.auth.kind === 'user' ? request.auth.user.id : '';
-    const { cookie } = await auth.changePassword(me, request.body, request.ip);
+    const { cookie } = await auth.changePassword(me, request.body);
     await audit.record(request.auth, where(request), 'password.change', { kind: 'user', id: me });
     return reply.code(204).header('set-cookie', cookie).send();
   });

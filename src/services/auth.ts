@@ -140,9 +140,10 @@ export class AuthService {
 
   // --- logins ---
 
+  /** Counts an attempt on `key` first, then refuses it if it is over `max`: parallel guesses cannot slip between a check and a count. */
   private async limited(key: string, max: number): Promise<void> {
-    const { count, resetAt } = await this.repo.peek(key, this.now());
-    if (count >= max) {
+    const { count, resetAt } = await this.repo.hit(key, this.now(), this.config.login.windowSeconds);
+    if (count > max) {
       const seconds = Math.max(1, Math.ceil((Date.parse(resetAt) - this.now().getTime()) / 1000));
       throw new CmsError('rate-limited', codes.rateLimited, `Too many sign-in attempts; try again in ${seconds} s`, [{ path: '', message: 'rate limited', retryAfter: seconds }]);
     }
@@ -159,12 +160,10 @@ export class AuthService {
     const byIp = `login:ip:${ip}`;
     await this.limited(byIp, this.config.login.maxPerIp);
     await this.limited(account, this.config.login.maxPerAccount);
-    await this.repo.hit(byIp, this.now(), this.config.login.windowSeconds);
     const user = await this.repo.findByEmail(normalizeEmail(email));
     this.decoy ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = await verifyPassword(user?.passwordHash ?? (await this.decoy), password);
     if (!user || !ok || user.status !== 'active') {
-      await this.repo.hit(account, this.now(), this.config.login.windowSeconds);
       throw new CmsError('unauthenticated', codes.loginFailed, 'The email or password is wrong, or the account is suspended');
     }
     await this.repo.clearCounter(account);
@@ -177,17 +176,17 @@ export class AuthService {
   }
 
   /** Changes one's own password: every session of the user ends, and the caller gets a new one. */
-  async changePassword(userId: string, body: unknown, ip: string): Promise<{ cookie: string }> {
+  async changePassword(userId: string, body: unknown): Promise<{ cookie: string }> {
     const { current, password } = this.check('password', body) as { current: string; password: string };
     const user = await this.repo.findById(userId);
     if (!user) throw notFound(codes.userNotFound, 'No such user');
+    // a session is needed to get here, so the account limit is what stops guessing
     const account = `login:account:${user.email}`;
     await this.limited(account, this.config.login.maxPerAccount);
     if (!(await verifyPassword(user.passwordHash, current))) {
-      await this.repo.hit(account, this.now(), this.config.login.windowSeconds);
-      await this.repo.hit(`login:ip:${ip}`, this.now(), this.config.login.windowSeconds);
       throw new CmsError('forbidden', codes.passwordWrong, 'The current password is wrong', [{ path: '/current', message: 'wrong password' }]);
     }
+    await this.repo.clearCounter(account);
     this.checkPolicy(password, user.email, user.name, '/password');
     const now = this.now().toISOString();
     await this.repo.update(userId, { passwordHash: await hashPassword(password), updatedAt: now, credentialsChangedAt: now });
@@ -272,8 +271,16 @@ export class AuthService {
     if (input.email) input.email = normalizeEmail(input.email);
     const changed = (Object.keys(input) as (keyof typeof input)[]).filter((k) => input[k] !== user[k]);
     const losesAdmin = user.role === 'admin' && user.status === 'active' && ((input.role && input.role !== 'admin') || input.status === 'suspended');
-    if (losesAdmin && (await this.repo.countActiveAdmins()) <= 1) {
-      throw new CmsError('conflict', codes.userLastAdmin, 'This is the last active admin: make another admin first');
+    return losesAdmin ? this.repo.withAdminLock(() => this.applyUpdate(user, input, changed)) : this.applyUpdate(user, input, changed);
+  }
+
+  private async applyUpdate(user: UserDoc, input: Partial<Pick<UserDoc, 'email' | 'name' | 'role' | 'status'>>, changed: string[]): Promise<{ user: UserJson; before: UserJson; changed: string[] }> {
+    const id = user._id;
+    if (changed.includes('role') || changed.includes('status')) {
+      const fresh = await this.repo.findById(id);
+      if (fresh?.role === 'admin' && fresh.status === 'active' && ((input.role !== undefined && input.role !== 'admin') || input.status === 'suspended') && (await this.repo.countActiveAdmins()) <= 1) {
+        throw new CmsError('conflict', codes.userLastAdmin, 'This is the last active admin: make another admin first');
+      }
     }
     const now = this.now().toISOString();
     const set: Partial<UserDoc> = { ...input, updatedAt: now };
@@ -299,10 +306,14 @@ export class AuthService {
 
   async deleteUser(id: string): Promise<UserJson> {
     const user = await this.getUser(id);
-    if (user.role === 'admin' && user.status === 'active' && (await this.repo.countActiveAdmins()) <= 1) {
-      throw new CmsError('conflict', codes.userLastAdmin, 'This is the last active admin: make another admin first');
-    }
-    await this.repo.delete(id);
+    const remove = async () => {
+      if (user.role === 'admin' && user.status === 'active' && (await this.repo.countActiveAdmins()) <= 1) {
+        throw new CmsError('conflict', codes.userLastAdmin, 'This is the last active admin: make another admin first');
+      }
+      await this.repo.delete(id);
+    };
+    // changes that could remove the last admin run one at a time (no transactions to lean on)
+    await (user.role === 'admin' ? this.repo.withAdminLock(remove) : remove());
     await this.sessions.invalidateUser(id);
     return userJson(user);
   }
@@ -341,6 +352,6 @@ export class AuthService {
   /** Expired sessions and login counters. */
   async sweep(): Promise<void> {
     await this.sessions.deleteExpired();
-    await this.repo.deleteExpiredCounters(this.now());
+    await this.repo.deleteExpiredCounters(new Date(this.now().getTime() - this.config.login.windowSeconds * 1000));
   }
 }

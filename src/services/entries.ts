@@ -8,6 +8,9 @@ import type { RevisionsRepository } from '../storage/revisions.js';
 import { mergePatch, normalizeDates, prepareBody, redactPrivate, validateFields, type Fields } from './documents.js';
 import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
 
+/** `any`: may the caller write this type at all? Asked before the body or the entry is looked at. */
+export type WriteAction = 'create' | 'update' | 'delete' | 'any';
+
 /** Who is reading or writing, as the service needs to know it (routes build it from `request.auth`). */
 export interface Caller {
   /** Stored as `_createdBy` on create. */
@@ -16,7 +19,7 @@ export interface Caller {
   seesPrivate: boolean;
   mayRead(type: ContentType): void;
   /** Throws unless the caller may do this to an entry created by `owner`. */
-  mayWrite(type: ContentType, action: 'create' | 'update' | 'delete', owner?: string): void;
+  mayWrite(type: ContentType, action: WriteAction, owner?: string): void;
 }
 
 /** The server itself (command-line tools, imports): everything is allowed. */
@@ -101,13 +104,19 @@ export class EntriesService {
   }
 
   /** The id under which a type's entry lives: the type id for singletons. */
-  private resolve(typeId: string, id: string | undefined): { type: ContentType; id: string } {
+  /**
+   * The type and id an address names. `allowed` runs once the type is known and before anything else
+   * (the id, the body, the entry): a caller without access learns nothing about them.
+   */
+  private resolve(typeId: string, id: string | undefined, allowed: (type: ContentType) => void): { type: ContentType; id: string } {
     if (id === undefined) {
       const type = this.type(typeId);
+      allowed(type);
       if (!type.singleton) throw new CmsError('not-allowed', codes.typeNotSingleton, `"${typeId}" is a collection: address an entry by id`);
       return { type, id: type.id };
     }
     const type = this.collectionType(typeId);
+    allowed(type);
     this.checkId(id);
     return { type, id };
   }
@@ -151,7 +160,7 @@ export class EntriesService {
   }
 
   async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}, caller: Caller = SYSTEM): Promise<StoredEntry> {
-    const resolved = this.resolve(typeId, id);
+    const resolved = this.resolve(typeId, id, (type) => caller.mayRead(type));
     const target = { id: resolved.id, type: this.viewOf(resolved.type, caller) };
     const unknown = Object.keys(query).filter((k) => k !== 'fields' && k !== 'populate');
     if (unknown.length) {
@@ -201,7 +210,7 @@ export class EntriesService {
 
   /** PUT: replaces every field. A singleton is created by its first PUT. */
   async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; created: boolean; changed: string[] }> {
-    const target = this.resolve(typeId, id);
+    const target = this.resolve(typeId, id, (type) => caller.mayWrite(type, 'any'));
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
     const fields = this.complete(target.type, prepared.fields);
@@ -210,7 +219,7 @@ export class EntriesService {
 
   /** PATCH: a JSON Merge Patch applied to the current fields, then validated as a whole. */
   async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; changed: string[] }> {
-    const target = this.resolve(typeId, id);
+    const target = this.resolve(typeId, id, (type) => caller.mayWrite(type, 'any'));
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
     const { entry, changed } = await this.write(target.type, target.id, expected, (current) => {
@@ -222,7 +231,7 @@ export class EntriesService {
   }
 
   async remove(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<void> {
-    const { type, id: entryId } = this.resolve(typeId, id);
+    const { type, id: entryId } = this.resolve(typeId, id, (t) => caller.mayWrite(t, 'any'));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.repo.findById(type.id, entryId, { _version: 1, _createdBy: 1 });
       if (!current && ifMatch !== undefined) throw versionMismatch(ifMatch, 0);

@@ -61,8 +61,8 @@ export class UsersRepository {
     return this.db.collection<SessionDoc>('sessions');
   }
 
-  private get counters() {
-    return this.db.collection<{ _id: string; count: number; resetAt: string }>('rate_limits');
+  private get attempts() {
+    return this.db.collection<{ key: string; at: Date }>('login_attempts');
   }
 
   private get settings() {
@@ -72,6 +72,7 @@ export class UsersRepository {
   async ensureIndexes(): Promise<void> {
     await this.users.createIndex({ email: 1 }, { name: 'cms_unique_email', unique: true });
     await this.sessions.createIndex({ userId: 1 }, { name: 'cms_index_userId' });
+    await this.attempts.createIndex({ key: 1, at: 1 }, { name: 'cms_index_key_at' });
   }
 
   async insert(user: UserDoc): Promise<void> {
@@ -135,47 +136,54 @@ export class UsersRepository {
     await this.tokens.updateOne({ _id: id }, { $set: set });
   }
 
-  // --- login counters: fixed windows per key ---
+  // --- login attempts: a sliding window per key ---
 
-  /** Counts one more hit on `key`; returns the count in the current window and when it resets. */
+  /**
+   * Records one attempt on `key` and returns how many fall in the window, this one included. Each
+   * attempt is its own insert, then a count: under concurrency a count can only come out high, never
+   * low (FerretDB does not make a read-modify-write counter atomic).
+   */
   async hit(key: string, now: Date, windowSeconds: number): Promise<{ count: number; resetAt: string }> {
-    const nowIso = now.toISOString();
-    const fresh = () => new Date(now.getTime() + windowSeconds * 1000).toISOString();
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const current = await this.counters.findOne({ _id: key });
-      try {
-        if (!current) {
-          const doc = { _id: key, count: 1, resetAt: fresh() };
-          await this.counters.insertOne(doc);
-          return doc;
-        }
-        if (current.resetAt <= nowIso) {
-          const res = await this.counters.updateOne({ _id: key, resetAt: current.resetAt }, { $set: { count: 1, resetAt: fresh() } });
-          if (res.modifiedCount === 1) return { count: 1, resetAt: fresh() };
-          continue;
-        }
-        const res = await this.counters.findOneAndUpdate({ _id: key }, { $inc: { count: 1 } }, { returnDocument: 'after' });
-        if (res) return { count: res.count, resetAt: res.resetAt };
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
-    }
-    return { count: Number.MAX_SAFE_INTEGER, resetAt: fresh() };
-  }
-
-  /** The count in the current window without adding to it. */
-  async peek(key: string, now: Date): Promise<{ count: number; resetAt: string }> {
-    const current = await this.counters.findOne({ _id: key });
-    if (!current || current.resetAt <= now.toISOString()) return { count: 0, resetAt: now.toISOString() };
-    return { count: current.count, resetAt: current.resetAt };
+    const since = new Date(now.getTime() - windowSeconds * 1000);
+    await this.attempts.insertOne({ key, at: now });
+    const [count, oldest] = await Promise.all([
+      this.attempts.countDocuments({ key, at: { $gt: since } }),
+      this.attempts.find({ key, at: { $gt: since } }).sort({ at: 1 }).limit(1).next(),
+    ]);
+    return { count, resetAt: new Date((oldest?.at ?? now).getTime() + windowSeconds * 1000).toISOString() };
   }
 
   async clearCounter(key: string): Promise<void> {
-    await this.counters.deleteOne({ _id: key });
+    await this.attempts.deleteMany({ key });
   }
 
-  async deleteExpiredCounters(now: Date): Promise<void> {
-    await this.counters.deleteMany({ resetAt: { $lt: now.toISOString() } });
+  async deleteExpiredCounters(before: Date): Promise<void> {
+    await this.attempts.deleteMany({ at: { $lt: before } });
+  }
+
+  /**
+   * Runs `fn` while holding the admins lease (a document whose `_id` only one writer can insert), so
+   * "count the admins, then demote one" cannot interleave with another such change. A lease older
+   * than 30 s belonged to a process that died, and is taken over.
+   */
+  async withAdminLock<T>(fn: () => Promise<T>): Promise<T> {
+    const locks = this.db.collection<{ _id: string; at: Date }>('locks');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await locks.insertOne({ _id: 'admins', at: new Date() });
+        break;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        await locks.deleteOne({ _id: 'admins', at: { $lt: new Date(Date.now() - 30_000) } });
+        if (attempt > 200) throw new Error('the admins lock stayed taken');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await locks.deleteOne({ _id: 'admins' });
+    }
   }
 
   // --- the one-time setup token (only while there are no users) ---

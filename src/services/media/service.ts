@@ -473,10 +473,10 @@ export class MediaService {
   }
 
   /** Entries that hold this media id, per type (at most `max`). */
-  async usage(id: string, max = 100): Promise<{ type: string; id: string; title?: string }[]> {
+  async usage(id: string, max = 100, visible: (type: ContentType) => boolean = () => true): Promise<{ type: string; id: string; title?: string }[]> {
     const users: { type: string; id: string; title?: string }[] = [];
     for (const type of this.registry.all()) {
-      if (![...type.fields.values()].some((f) => f.media)) continue;
+      if (!visible(type) || ![...type.fields.values()].some((f) => f.media)) continue;
       const projection: Document = { _id: 1, ...(type.displayField ? { [type.displayField]: 1 } : {}) };
       const rows = await this.entries.find(type.id, { filter: { _media: id }, sort: { _id: 1 }, limit: max - users.length, projection });
       for (const row of rows) {
