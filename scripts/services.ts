@@ -201,8 +201,12 @@ async function waitForPort(port: number, child: ChildProcess, name: string, outp
   throw new ServicesError(`${name} did not accept connections on 127.0.0.1:${port} within ${timeoutMs / 1000}s:\n${output()}`);
 }
 
+/** On Linux a service gets SIGTERM when the process that started it dies, even by SIGKILL. */
+const SETPRIV = '/usr/bin/setpriv';
+
 function launch(bin: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = process.platform === 'linux' && existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGTERM', '--', bin, ...args]] : [bin, args];
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);

@@ -103,6 +103,22 @@ t.test('embedded mode: a restart keeps the content, SIGTERM stops the services',
   t.equal(await second.exited, 0);
 });
 
+t.test('a server killed outright takes its embedded services with it', async (t) => {
+  const server = await startServer({ DATA_DIR: dataDir });
+  const db = /Embedded FerretDB at mongodb:\/\/127\.0\.0\.1:(\d+)\//.exec(server.output());
+  const s3 = /Embedded S3 \(versitygw\) at http:\/\/127\.0\.0\.1:(\d+)/.exec(server.output());
+  const ports = [Number(db?.[1]), Number(s3?.[1])];
+  t.same(await Promise.all(ports.map(portOpen)), [true, true]);
+  server.child.kill('SIGKILL');
+  await server.exited;
+  let open = [true, true];
+  for (let i = 0; i < 50 && open.some(Boolean); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    open = await Promise.all(ports.map(portOpen));
+  }
+  t.same(open, [false, false], 'no orphaned database or S3 server');
+});
+
 t.test('SIGTERM lets an in-flight request finish before exiting', async (t) => {
   const server = await startServer({ DATA_DIR: dataDir });
   t.teardown(() => void server.child.kill('SIGKILL'));
