@@ -11,10 +11,12 @@
 //   - "bare Fastify (same bytes)": a bare Fastify server answering with the very bytes the CMS
 //     returned, no database at all. CMS / bare Fastify is everything over HTTP alone.
 // The load generator (autocannon) runs in a child process; the servers run in this process. Prints
-// a markdown table and writes it between the markers in BENCHMARKS.md. Everything started is
-// stopped, even on error.
+// a markdown table and writes it between the markers in BENCHMARKS.md. Then the media scenarios
+// (bench/media.ts), which write their own section. Everything started is stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
+//   BENCH_ONLY=        content or media: run only that part (default: both); see bench/media.ts
+//                      for BENCH_MEDIA_ROUNDS and BENCH_MEDIA_UPLOADS
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -27,9 +29,12 @@ import { MongoClient, type Db } from 'mongodb';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadContentTypes } from '../src/content-types/loader.js';
-import { FERRETDB_VERSION, ServicesError, startMissingServices } from '../scripts/services.js';
+import { ObjectStore } from '../src/storage/objects.js';
+import { createS3, type S3 } from '../src/storage/s3.js';
+import { FERRETDB_VERSION, ServicesError, startMissingServices, VERSITYGW_VERSION } from '../scripts/services.js';
 import { BenchError, checkClean, int, kb, loadProcesses, log, measure, ms, ratio, rng } from './common.js';
 import type { LoadResult } from './load.js';
+import { cpuShares, cpuTimes, mediaSection, runMedia, writeMediaReport } from './media.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const REPORT = join(ROOT, 'BENCHMARKS.md');
@@ -181,15 +186,17 @@ interface RawEntry {
  */
 function rawDriverServer(db: Db, contentType: string): FastifyInstance {
   const articles = db.collection<RawEntry>(ARTICLES);
+  // what the CMS keeps for itself (creator, media usage) is not sent to anonymous readers
+  const hidden = { projection: { _createdBy: 0, _media: 0 } };
   const server = Fastify({ logger: false });
   server.get<{ Params: { id: string } }>('/api/content/article/:id', async (request, reply) => {
-    const doc = await articles.findOne({ _id: request.params.id });
+    const doc = await articles.findOne({ _id: request.params.id }, hidden);
     if (!doc) return reply.code(404).type(contentType).send('{"error":"not found"}');
     return reply.type(contentType).send(JSON.stringify({ data: doc }));
   });
   server.get('/api/content/article', async (_request, reply) => {
     const [rows, total] = await Promise.all([
-      articles.find({}).sort({ _id: 1 }).limit(LIST_LIMIT + 1).toArray(),
+      articles.find({}, hidden).sort({ _id: 1 }).limit(LIST_LIMIT + 1).toArray(),
       articles.countDocuments({}),
     ]);
     const body = { data: rows.slice(0, LIST_LIMIT), meta: { total, limit: LIST_LIMIT, offset: 0, nextCursor: null } };
@@ -428,17 +435,28 @@ async function writeReport(generated: string): Promise<void> {
 
 // --- main ---
 
+type Part = 'content' | 'media';
+
+function partsFromEnv(): Part[] {
+  const raw = process.env.BENCH_ONLY;
+  if (raw === undefined || raw === '') return ['content', 'media'];
+  if (raw !== 'content' && raw !== 'media') throw new BenchError(`BENCH_ONLY must be content or media, not "${raw}"`);
+  return [raw];
+}
+
 async function main(): Promise<void> {
   const duration = durationFromEnv();
+  const parts = partsFromEnv();
   const warmup = Math.max(1, Math.min(2, Math.round(duration / 4)));
   const require = createRequire(import.meta.url);
   const autocannonVersion = (require('autocannon/package.json') as { version: string }).version;
 
   let services: Awaited<ReturnType<typeof startMissingServices>> | undefined;
   let app: FastifyInstance | undefined;
-  let bare: FastifyInstance | undefined;
   let rawClient: MongoClient | undefined;
-  let rawServer: FastifyInstance | undefined;
+  let rawS3: S3 | undefined;
+  /** Baseline servers, closed at the end. */
+  const servers: FastifyInstance[] = [];
   let cleaned: Promise<void> | undefined;
 
   const cleanup = () =>
@@ -455,12 +473,13 @@ async function main(): Promise<void> {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         });
       }
-      if (bare) await step('closing the bare Fastify server', () => bare!.close());
-      if (rawServer) await step('closing the raw-driver server', () => rawServer!.close());
+      for (const server of servers) await step('closing a baseline server', () => server.close());
       if (rawClient) await step("closing the raw driver's MongoClient", () => rawClient!.close());
+      if (rawS3) await step("closing the benchmark's S3 client", async () => rawS3!.client.destroy());
       if (app) {
         const a = app;
         await step('dropping the bench database', () => a.mongo.db.dropDatabase());
+        await step('emptying the bench bucket', () => new ObjectStore(a.s3).deletePrefix(''));
         await step('deleting the bench bucket', () => a.s3.client.send(new DeleteBucketCommand({ Bucket: a.s3.bucket })));
         await step('closing the CMS', () => a.close());
       }
@@ -482,6 +501,10 @@ async function main(): Promise<void> {
     if (services.started?.mongoUri) {
       database = `FerretDB ${FERRETDB_VERSION} with its SQLite backend, started by the benchmark on fresh data (not MongoDB)`;
     }
+    let storage = 'an external S3-compatible server (S3_ENDPOINT was set)';
+    if (services.started?.s3) {
+      storage = `versitygw ${VERSITYGW_VERSION} with its posix backend (files in a temporary directory on the same disk), started by the benchmark on fresh data, over loopback HTTP`;
+    }
     if (services.started) log(`services: MongoDB wire at ${env.MONGODB_URI}, S3 at ${env.S3_ENDPOINT}`);
 
     const id = randomBytes(4).toString('hex');
@@ -499,107 +522,166 @@ async function main(): Promise<void> {
     app = await buildApp(config, { registry });
     const cmsUrl = await app.listen({ host: '127.0.0.1', port: 0 });
 
-    const seedStart = Date.now();
-    const ids = await seed(app);
-    log(`seeded ${ids.length} article entries in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
-    const oneId = ids[Math.floor(ids.length / 2)]!;
-
-    const scenarios: Scenario[] = [
-      { name: 'GET one entry', path: `/api/content/article/${oneId}`, route: '/api/content/article/:id' },
-      { name: 'List of 100 entries', path: `/api/content/article?limit=${LIST_LIMIT}`, route: '/api/content/article' },
-    ];
-
-    // The CMS's answers, fetched once; the bare Fastify baseline serves exactly these.
-    const answers = new Map<string, Fetched>();
-    for (const s of scenarios) answers.set(s.route, await fetchOnce(cmsUrl + s.path));
-    const listed = JSON.parse(answers.get('/api/content/article')!.body) as { data: unknown[]; meta: { total: number } };
-    if (listed.data.length !== LIST_LIMIT || listed.meta.total !== ENTRIES) {
-      throw new BenchError(`the list answered ${listed.data.length} entries of ${listed.meta.total}, expected ${LIST_LIMIT} of ${ENTRIES}`);
-    }
-    const contentType = answers.get('/api/content/article')!.contentType;
-    if (answers.get('/api/content/article/:id')!.contentType !== contentType) throw new BenchError('the CMS answers its two routes with different content types');
-
-    bare = Fastify({ logger: false });
-    for (const s of scenarios) {
-      const { body, contentType: type } = answers.get(s.route)!;
-      bare.get(s.route, (_request, reply) => reply.type(type).send(body));
-    }
-    const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
-
     // The raw driver's own client, on the CMS's URI and database, with the driver's defaults (as the CMS's).
     if (!config.mongo.uri) throw new BenchError('no MongoDB URI for the raw-driver baseline');
     rawClient = new MongoClient(config.mongo.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, appName: 'cms-bench-raw' });
     await rawClient.connect();
-    rawServer = rawDriverServer(rawClient.db(config.mongo.db), contentType);
-    const rawUrl = await rawServer.listen({ host: '127.0.0.1', port: 0 });
+    const rawDb = rawClient.db(config.mongo.db);
 
-    // Once, before measuring: each baseline answers like the CMS. The bare server, the same bytes;
-    // the raw driver, the same bytes but for the list's nextCursor (see expectedRawBody).
-    const notes: string[] = [];
-    const headerDiff = (s: Scenario, name: string, cms: Fetched, other: Fetched) => {
-      const extra = cms.headers.filter((h) => !other.headers.includes(h));
-      const missing = other.headers.filter((h) => !cms.headers.includes(h));
-      if (extra.length || missing.length) {
-        notes.push(`${s.name}: response headers differ from ${name}'s (CMS only: ${extra.join(', ') || 'none'}; ${name} only: ${missing.join(', ') || 'none'}).`);
-      }
-    };
-    for (const s of scenarios) {
-      const cms = answers.get(s.route)!;
-      const bareAnswer = await fetchOnce(bareUrl + s.path);
-      if (bareAnswer.body !== cms.body || bareAnswer.contentType !== cms.contentType) {
-        throw new BenchError(`the bare Fastify baseline does not answer ${s.path} like the CMS`);
-      }
-      headerDiff(s, 'bare Fastify', cms, bareAnswer);
-      const rawAnswer = await fetchOnce(rawUrl + s.path);
-      const expected = expectedRawBody(cms.body);
-      if (rawAnswer.body !== expected.body) {
-        throw new BenchError(`the raw-driver baseline does not answer ${s.path} like the CMS, ${firstDifference(expected.body, rawAnswer.body)}`);
-      }
-      if (rawAnswer.contentType !== cms.contentType) throw new BenchError(`the raw-driver baseline answers ${s.path} as ${rawAnswer.contentType}, not ${cms.contentType}`);
-      headerDiff(s, 'the raw driver', cms, rawAnswer);
-      notes.push(
-        `${s.name}: the raw driver’s body is byte-identical to the CMS’s` + (expected.note ? `, except that ${expected.note}.` : '.'),
-      );
+    if (parts.includes('content')) {
+      const generated = await runContent({ app, cmsUrl, rawDb, servers, duration, warmup, autocannon: autocannonVersion, database });
+      console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
+      await writeReport(generated);
+      log(`wrote ${REPORT}`);
     }
 
-    const loadBefore = loadavg()[0]!;
-    const outcomes: Outcome[] = [];
-    const servers = [
-      { name: 'CMS', url: cmsUrl },
-      { name: 'Fastify + raw driver', url: rawUrl },
-      { name: 'bare Fastify', url: bareUrl },
-    ];
-    for (const s of scenarios) {
-      const bytes = Buffer.byteLength(answers.get(s.route)!.body);
-      log(
-        `${s.name} (${kb(bytes)}): ${servers.map((v) => v.name).join(', ')}; ${warmup} s warm-up each, ` +
-          `then ${duration} s each in ${Math.min(SLICES, duration)} alternating slice(s) …`,
-      );
-      const results = await measure({ urls: servers.map((v) => v.url + s.path), connections: CONNECTIONS, duration, warmup, slices: SLICES });
-      const [cms, raw, bareResult] = results;
-      if (!cms || !raw || !bareResult) throw new BenchError(`the load generator returned ${results.length} results for ${servers.length} servers`);
-      results.forEach((r, i) => {
-        checkClean(`${s.name}, ${servers[i]!.name}`, r);
-        log(`  ${servers[i]!.name}: ${int(r.requestsPerSec)} req/s, p50 ${ms(r.latency.p50)} ms, p99 ${ms(r.latency.p99)} ms`);
+    if (parts.includes('media')) {
+      // an S3 client of the benchmark's own, as the raw driver has its own MongoClient
+      rawS3 = createS3(config.s3);
+      const loadBefore = loadavg()[0]!;
+      const cpuBefore = await cpuTimes();
+      const outcome = await runMedia({
+        app,
+        cmsUrl,
+        db: rawDb,
+        s3: rawS3,
+        measure,
+        duration,
+        warmup,
+        connections: CONNECTIONS,
+        slices: SLICES,
+        track: (server) => servers.push(server),
       });
-      outcomes.push({ scenario: s, bytes, cms, raw, bare: bareResult });
+      const cpu = cpuShares(cpuBefore, await cpuTimes());
+      const generated = mediaSection(outcome, {
+        date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        duration,
+        warmup,
+        connections: CONNECTIONS,
+        slicing: slicing(duration).replace('raw driver', 'raw driver + S3'),
+        autocannon: autocannonVersion,
+        database,
+        storage,
+        load: [loadBefore, loadavg()[0]!],
+        ...(cpu ? { cpu } : {}),
+      });
+      console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
+      await writeMediaReport(REPORT, generated);
+      log(`wrote the media section of ${REPORT}`);
     }
-
-    const generated = section(outcomes, {
-      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      duration,
-      warmup,
-      autocannon: autocannonVersion,
-      database,
-      notes,
-      load: [loadBefore, loadavg()[0]!],
-    });
-    console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
-    await writeReport(generated);
-    log(`wrote ${REPORT}`);
   } finally {
     await cleanup();
   }
+}
+
+interface ContentContext {
+  app: FastifyInstance;
+  cmsUrl: string;
+  rawDb: Db;
+  /** Baseline servers started here are pushed here, to be closed at the end. */
+  servers: FastifyInstance[];
+  duration: number;
+  warmup: number;
+  autocannon: string;
+  database: string;
+}
+
+/** GET one entry and the list of 100 against the raw driver and bare Fastify: the generated section. */
+async function runContent(ctx: ContentContext): Promise<string> {
+  const { app, cmsUrl, duration, warmup } = ctx;
+  const seedStart = Date.now();
+  const ids = await seed(app);
+  log(`seeded ${ids.length} article entries in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+  const oneId = ids[Math.floor(ids.length / 2)]!;
+
+  const scenarios: Scenario[] = [
+    { name: 'GET one entry', path: `/api/content/article/${oneId}`, route: '/api/content/article/:id' },
+    { name: 'List of 100 entries', path: `/api/content/article?limit=${LIST_LIMIT}`, route: '/api/content/article' },
+  ];
+
+  // The CMS's answers, fetched once; the bare Fastify baseline serves exactly these.
+  const answers = new Map<string, Fetched>();
+  for (const s of scenarios) answers.set(s.route, await fetchOnce(cmsUrl + s.path));
+  const listed = JSON.parse(answers.get('/api/content/article')!.body) as { data: unknown[]; meta: { total: number } };
+  if (listed.data.length !== LIST_LIMIT || listed.meta.total !== ENTRIES) {
+    throw new BenchError(`the list answered ${listed.data.length} entries of ${listed.meta.total}, expected ${LIST_LIMIT} of ${ENTRIES}`);
+  }
+  const contentType = answers.get('/api/content/article')!.contentType;
+  if (answers.get('/api/content/article/:id')!.contentType !== contentType) throw new BenchError('the CMS answers its two routes with different content types');
+
+  const bare = Fastify({ logger: false });
+  ctx.servers.push(bare);
+  for (const s of scenarios) {
+    const { body, contentType: type } = answers.get(s.route)!;
+    bare.get(s.route, (_request, reply) => reply.type(type).send(body));
+  }
+  const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
+
+  const rawServer = rawDriverServer(ctx.rawDb, contentType);
+  ctx.servers.push(rawServer);
+  const rawUrl = await rawServer.listen({ host: '127.0.0.1', port: 0 });
+
+  // Once, before measuring: each baseline answers like the CMS. The bare server, the same bytes;
+  // the raw driver, the same bytes but for the list's nextCursor (see expectedRawBody).
+  const notes: string[] = [];
+  const headerDiff = (s: Scenario, name: string, cms: Fetched, other: Fetched) => {
+    const extra = cms.headers.filter((h) => !other.headers.includes(h));
+    const missing = other.headers.filter((h) => !cms.headers.includes(h));
+    if (extra.length || missing.length) {
+      notes.push(`${s.name}: response headers differ from ${name}'s (CMS only: ${extra.join(', ') || 'none'}; ${name} only: ${missing.join(', ') || 'none'}).`);
+    }
+  };
+  for (const s of scenarios) {
+    const cms = answers.get(s.route)!;
+    const bareAnswer = await fetchOnce(bareUrl + s.path);
+    if (bareAnswer.body !== cms.body || bareAnswer.contentType !== cms.contentType) {
+      throw new BenchError(`the bare Fastify baseline does not answer ${s.path} like the CMS`);
+    }
+    headerDiff(s, 'bare Fastify', cms, bareAnswer);
+    const rawAnswer = await fetchOnce(rawUrl + s.path);
+    const expected = expectedRawBody(cms.body);
+    if (rawAnswer.body !== expected.body) {
+      throw new BenchError(`the raw-driver baseline does not answer ${s.path} like the CMS, ${firstDifference(expected.body, rawAnswer.body)}`);
+    }
+    if (rawAnswer.contentType !== cms.contentType) throw new BenchError(`the raw-driver baseline answers ${s.path} as ${rawAnswer.contentType}, not ${cms.contentType}`);
+    headerDiff(s, 'the raw driver', cms, rawAnswer);
+    notes.push(
+      `${s.name}: the raw driver’s body is byte-identical to the CMS’s` + (expected.note ? `, except that ${expected.note}.` : '.'),
+    );
+  }
+
+  const loadBefore = loadavg()[0]!;
+  const outcomes: Outcome[] = [];
+  const servers = [
+    { name: 'CMS', url: cmsUrl },
+    { name: 'Fastify + raw driver', url: rawUrl },
+    { name: 'bare Fastify', url: bareUrl },
+  ];
+  for (const s of scenarios) {
+    const bytes = Buffer.byteLength(answers.get(s.route)!.body);
+    log(
+      `${s.name} (${kb(bytes)}): ${servers.map((v) => v.name).join(', ')}; ${warmup} s warm-up each, ` +
+        `then ${duration} s each in ${Math.min(SLICES, duration)} alternating slice(s) …`,
+    );
+    const results = await measure({ urls: servers.map((v) => v.url + s.path), connections: CONNECTIONS, duration, warmup, slices: SLICES });
+    const [cms, raw, bareResult] = results;
+    if (!cms || !raw || !bareResult) throw new BenchError(`the load generator returned ${results.length} results for ${servers.length} servers`);
+    results.forEach((r, i) => {
+      checkClean(`${s.name}, ${servers[i]!.name}`, r);
+      log(`  ${servers[i]!.name}: ${int(r.requestsPerSec)} req/s, p50 ${ms(r.latency.p50)} ms, p99 ${ms(r.latency.p99)} ms`);
+    });
+    outcomes.push({ scenario: s, bytes, cms, raw, bare: bareResult });
+  }
+
+  return section(outcomes, {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    duration,
+    warmup,
+    autocannon: ctx.autocannon,
+    database: ctx.database,
+    notes,
+    load: [loadBefore, loadavg()[0]!],
+  });
 }
 
 main().then(
