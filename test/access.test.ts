@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import t from 'tap';
 import type { Role, Scope } from '../src/storage/users.js';
-import { buildTestApp, countStored, EXAMPLE_TYPES, originOf, type Json } from './helpers.js';
+import { buildTestApp, countStored, EXAMPLE_TYPES, originOf, send, type Json, type Method, type Res } from './helpers.js';
 
 const PASSWORD = 'correct horse battery staple';
 const SITE = 'https://site.example';
@@ -48,32 +48,8 @@ await writeFile(join(typesDir, 'profile.json'), JSON.stringify({
 
 const app = await buildTestApp(t, { as: 'anonymous', contentTypesDir: typesDir, env: { CORS_ORIGINS: SITE } });
 
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | number | undefined>;
-  body: Json;
-  raw: string;
-}
 
-type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
 
-/** One request exactly as given: no credentials are added. */
-async function send(app: FastifyInstance, method: Method, url: string, opts: { body?: unknown; headers?: Record<string, string>; ip?: string; payload?: Buffer } = {}): Promise<Res> {
-  const res = await app.inject({
-    method,
-    url,
-    remoteAddress: opts.ip ?? '127.0.0.1',
-    headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-    ...(opts.body !== undefined ? { payload: JSON.stringify(opts.body) } : opts.payload ? { payload: opts.payload } : {}),
-  });
-  let body: Json = {};
-  try {
-    body = res.body ? (JSON.parse(res.body) as Json) : {};
-  } catch {
-    body = {};
-  }
-  return { status: res.statusCode, headers: res.headers, body, raw: res.body };
-}
 
 interface User {
   id: string;

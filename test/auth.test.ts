@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 const tap = t;
 import type { Role } from '../src/storage/users.js';
-import { buildTestApp, originOf, type Json } from './helpers.js';
+import { buildTestApp, originOf, send, type Json, type Res } from './helpers.js';
 
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a brand new passphrase 42';
@@ -19,35 +19,7 @@ const app = await buildTestApp(t, {
   env: { LOGIN_MAX_PER_ACCOUNT: '3', LOGIN_MAX_PER_IP: '6', LOGIN_WINDOW_SECONDS: '60' },
 });
 
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | number | undefined>;
-  body: Json;
-  raw: string;
-}
 
-/** One request as a client at `ip` would make it; nothing is added to the headers given. */
-async function send(
-  app: FastifyInstance,
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD',
-  url: string,
-  opts: { body?: unknown; headers?: Record<string, string>; ip?: string } = {},
-): Promise<Res> {
-  const res = await app.inject({
-    method,
-    url,
-    remoteAddress: opts.ip ?? '127.0.0.1',
-    headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-    ...(opts.body !== undefined ? { payload: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) } : {}),
-  });
-  let body: Json = {};
-  try {
-    body = res.body ? (JSON.parse(res.body) as Json) : {};
-  } catch {
-    body = {};
-  }
-  return { status: res.statusCode, headers: res.headers, body, raw: res.body };
-}
 
 interface User {
   id: string;

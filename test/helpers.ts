@@ -118,3 +118,33 @@ export async function call(
   });
   return { status: res.statusCode, headers: res.headers, body: res.body ? (JSON.parse(res.body) as Json) : {} };
 }
+
+export interface Res {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Json;
+  raw: string;
+}
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
+
+/**
+ * One request exactly as a client at `ip` would make it. Credentials come only from `headers` (an
+ * app built as admin still adds the admin's unless these override them).
+ */
+export async function send(app: FastifyInstance, method: Method, url: string, opts: { body?: unknown; headers?: Record<string, string>; ip?: string; payload?: Buffer } = {}): Promise<Res> {
+  const res = await app.inject({
+    method,
+    url,
+    remoteAddress: opts.ip ?? '127.0.0.1',
+    headers: { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    ...(opts.body !== undefined ? { payload: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) } : opts.payload ? { payload: opts.payload } : {}),
+  });
+  let body: Json = {};
+  try {
+    body = res.body ? (JSON.parse(res.body) as Json) : {};
+  } catch {
+    body = {};
+  }
+  return { status: res.statusCode, headers: res.headers, body, raw: res.body };
+}

@@ -23,17 +23,8 @@ export interface UserJson {
   updatedAt: string;
 }
 
-export interface TokenJson {
-  _id: string;
-  name: string;
-  scopes: Scope[];
-  types?: string[];
-  expiresAt?: string;
-  createdAt: string;
-  createdBy: string;
-  lastUsedAt?: string;
-  revokedAt?: string;
-}
+/** A token as the API shows it: everything but the hash of its secret. */
+export type TokenJson = Omit<TokenDoc, 'hash'>;
 
 const EMAIL = { type: 'string', minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' } as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$' } as const;
