@@ -11,6 +11,11 @@ export type Auth =
 
 export const ANONYMOUS: Auth = { kind: 'anonymous' };
 
+/** A user who has just signed in (or been created at setup), as the audit log names them. */
+export function userAuth(user: { _id: string; email: string; name: string; role: Role }): Auth {
+  return { kind: 'user', via: 'cookie', user: { id: user._id, email: user.email, name: user.name, role: user.role }, sessionId: '' };
+}
+
 /** Who did it, for the audit log and `_createdBy`. */
 export function actorOf(auth: Auth): { type: 'user' | 'token' | 'anonymous'; id?: string; name?: string } {
   if (auth.kind === 'user') return { type: 'user', id: auth.user.id, name: auth.user.email };

@@ -1,6 +1,6 @@
 // Sign-in, sign-out, one's own account, first-run setup; users, API tokens and the audit log (admins).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { requireUser } from '../auth/access.js';
+import { requireUser, userAuth } from '../auth/access.js';
 import { CmsError, codes, invalid } from '../errors.js';
 
 type IdParams = { id: string };
@@ -29,7 +29,7 @@ export default async function authRoutes(app: FastifyInstance, opts: { publicUrl
     const email = typeof (request.body as { email?: unknown })?.email === 'string' ? String((request.body as { email: string }).email).trim().toLowerCase().slice(0, 254) : undefined;
     try {
       const { user, cookie } = await auth.login(request.body, request.ip);
-      await audit.record({ kind: 'user', via: 'cookie', user: { id: user._id, email: user.email, name: user.name, role: user.role }, sessionId: '' }, where(request), 'login', { kind: 'user', id: user._id });
+      await audit.record(userAuth(user), where(request), 'login', { kind: 'user', id: user._id });
       return reply.header('set-cookie', cookie).send({ data: user });
     } catch (err) {
       if (err instanceof CmsError && (err.code === codes.loginFailed || err.code === codes.rateLimited)) {
@@ -79,7 +79,7 @@ export default async function authRoutes(app: FastifyInstance, opts: { publicUrl
     noQuery(request);
     sameOriginIfSent(request);
     const { user, cookie } = await auth.setup(request.body);
-    await audit.record({ kind: 'user', via: 'cookie', user: { id: user._id, email: user.email, name: user.name, role: user.role }, sessionId: '' }, where(request), 'setup', { kind: 'user', id: user._id });
+    await audit.record(userAuth(user), where(request), 'setup', { kind: 'user', id: user._id });
     return reply.code(201).header('set-cookie', cookie).send({ data: user });
   });
 

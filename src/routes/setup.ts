@@ -2,6 +2,7 @@
 // one-time token the server printed. Gone once any user exists.
 import { parse } from 'node:querystring';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { userAuth } from '../auth/access.js';
 import { CmsError } from '../errors.js';
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -46,7 +47,7 @@ export default async function setupRoutes(app: FastifyInstance, opts: { publicUr
     const input = { token: one('token'), email: one('email'), name: one('name'), password: one('password') };
     try {
       const { user, cookie } = await app.auth.setup(input);
-      await app.audit.record({ kind: 'user', via: 'cookie', user: { id: user._id, email: user.email, name: user.name, role: user.role }, sessionId: '' }, { ip: request.ip, userAgent: request.headers['user-agent'] }, 'setup', { kind: 'user', id: user._id });
+      await app.audit.record(userAuth(user), { ip: request.ip, userAgent: request.headers['user-agent'] }, 'setup', { kind: 'user', id: user._id });
       return send(reply.header('set-cookie', cookie), 201, page(`<h1>Welcome, ${escape(user.name)}</h1><p>You are signed in as ${escape(user.email)}, the first admin.</p>`));
     } catch (err) {
       if (!(err instanceof CmsError)) throw err;

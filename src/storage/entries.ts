@@ -28,7 +28,7 @@ const INDEX_PREFIX = 'cms_';
 const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
 
 /** MongoDB says 11000; FerretDB (SQLite) says so on insert but reports an update's clash as code 1. */
-const isDuplicateKey = (err: unknown): err is MongoServerError =>
+export const isDuplicateKey = (err: unknown): err is MongoServerError =>
   err instanceof MongoServerError && (err.code === 11000 || (err.code === 1 && /UNIQUE constraint failed/.test(err.message)));
 
 /** A unique value is taken. `field` is `_id`, a unique field, or undefined when it cannot be told. */

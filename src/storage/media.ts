@@ -1,5 +1,6 @@
 // Media records (`media`) and open direct uploads (`media_uploads`). No rules here.
-import { MongoServerError, type Db, type Document, type Filter, type Sort } from 'mongodb';
+import { isDuplicateKey } from './entries.js';
+import { type Db, type Document, type Filter, type Sort } from 'mongodb';
 
 export interface FocalPoint {
   x: number;
@@ -43,8 +44,6 @@ export interface PendingUpload {
   createdBy?: string;
 }
 
-const isDuplicateKey = (err: unknown) =>
-  err instanceof MongoServerError && (err.code === 11000 || (err.code === 1 && /UNIQUE constraint failed/.test(err.message)));
 
 export class MediaRepository {
   constructor(private readonly db: Db) {}

@@ -1,5 +1,6 @@
 // Users, API tokens, sessions, login counters and the one-time setup token. No rules here.
-import { MongoServerError, type Db, type Filter } from 'mongodb';
+import { isDuplicateKey } from './entries.js';
+import { type Db, type Filter } from 'mongodb';
 
 export type Role = 'admin' | 'editor' | 'author' | 'viewer';
 export const ROLES: Role[] = ['admin', 'editor', 'author', 'viewer'];
@@ -41,8 +42,6 @@ export interface SessionDoc {
   createdAt: string;
 }
 
-const isDuplicateKey = (err: unknown) =>
-  err instanceof MongoServerError && (err.code === 11000 || (err.code === 1 && /UNIQUE constraint failed/.test(err.message)));
 
 export class EmailTakenError extends Error {}
 

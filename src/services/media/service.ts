@@ -94,7 +94,7 @@ const LIBRARY_SCHEMA: SchemaNode = {
   },
 };
 
-function libraryType(): ContentType {
+function mediaListType(): ContentType {
   const ajv = createContentAjv();
   return {
     id: 'media',
@@ -158,7 +158,7 @@ function writePath(doc: Record<string, unknown>, path: string, value: unknown): 
 
 export class MediaService {
   private readonly validateEdit: ValidateFunction;
-  private readonly library = libraryType();
+  private readonly listType = mediaListType();
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly limit = limiter(Math.max(1, availableParallelism()));
 
@@ -436,7 +436,7 @@ export class MediaService {
     const { q, ...rest } = query;
     if (q !== undefined && (typeof q !== 'string' || q.length > 200)) throw invalid(codes.queryBadValue, 'q must be one search text of at most 200 characters', [{ path: 'q', message: 'invalid' }]);
     if (rest.sort === undefined) rest.sort = '-_createdAt';
-    const parsed = parseListQuery(this.library, rest, this.listLimits);
+    const parsed = parseListQuery(this.listType, rest, this.listLimits);
     const search: Document | undefined = q
       ? { $or: ['filename', 'title', 'alt', 'tags'].map((f) => ({ [f]: { $regex: escapeRegex(q), $options: 'i' } })) }
       : undefined;
