@@ -518,7 +518,7 @@ async function main(): Promise<void> {
       S3_BUCKET: `bench-${id}`,
       CONTENT_TYPES_DIR: join(ROOT, 'content-types'),
     });
-    const registry = await loadContentTypes(config.contentTypesDir);
+    const registry = await loadContentTypes(config.contentTypesDir, { locales: config.locales });
     app = await buildApp(config, { registry });
     const cmsUrl = await app.listen({ host: '127.0.0.1', port: 0 });
 

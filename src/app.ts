@@ -22,6 +22,8 @@ export interface AppOptions {
   mongoClientOptions?: MongoClientOptions;
   /** Seconds between media sweeps (default 300; 0: off, as tests that sweep by hand want). */
   sweepInterval?: number;
+  /** Overrides SCHEDULE_POLL_SECONDS (0: no schedule runner, as tests that run schedules by hand want). */
+  schedulePollSeconds?: number;
 }
 
 function loggerOptions(config: Config) {
@@ -59,6 +61,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
       media: config.media,
       auth: config.auth,
       publicUrl: config.publicUrl,
+      locales: config.locales,
+      publishing: options.schedulePollSeconds === undefined ? config.publishing : { ...config.publishing, schedulePollSeconds: options.schedulePollSeconds },
       ...(options.now ? { now: options.now } : {}),
       ...(options.sweepInterval !== undefined ? { sweepInterval: options.sweepInterval } : {}),
     });

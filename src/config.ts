@@ -59,6 +59,11 @@ const schema = {
     CORS_ORIGINS: { type: 'string', default: '' },
     TRUST_PROXY: { type: 'string', pattern: '^(|true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$', default: '' },
     AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 36500, default: 365 },
+    LOCALES: { type: 'string', default: 'en' },
+    LOCALE_FALLBACKS: { type: 'string', default: '' },
+    PREVIEW_TOKEN_MINUTES: { type: 'integer', minimum: 1, maximum: 10080, default: 60 },
+    SCHEDULE_POLL_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: 10 },
+    SCHEDULE_LEASE_SECONDS: { type: 'integer', minimum: 5, maximum: 86400, default: 120 },
   },
 } as const;
 
@@ -102,6 +107,27 @@ interface Env {
   CORS_ORIGINS: string;
   TRUST_PROXY: string;
   AUDIT_RETENTION_DAYS: number;
+  LOCALES: string;
+  LOCALE_FALLBACKS: string;
+  PREVIEW_TOKEN_MINUTES: number;
+  SCHEDULE_POLL_SECONDS: number;
+  SCHEDULE_LEASE_SECONDS: number;
+}
+
+export interface LocaleConfig {
+  /** Every configured locale; the first is the default. */
+  locales: string[];
+  default: string;
+  /** For each locale, where to look (in order) when it has no value: its fallbacks, then the default. */
+  chains: Record<string, string[]>;
+}
+
+export interface PublishingConfig {
+  previewTokenMinutes: number;
+  /** Seconds between looks for due schedules; 0 turns the runner off (tests run it by hand). */
+  schedulePollSeconds: number;
+  /** How long a claimed schedule is held before another process may retry it. */
+  scheduleLeaseSeconds: number;
 }
 
 export interface AuthConfig {
@@ -158,6 +184,8 @@ export interface Config {
   trustProxy: boolean | string;
   media: MediaConfig;
   auth: AuthConfig;
+  locales: LocaleConfig;
+  publishing: PublishingConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
   embedded: { mongo: boolean; s3: boolean };
 }
@@ -191,6 +219,42 @@ function parseTypes(raw: string): string[] {
   const bad = types.filter((t) => !TYPE_PATTERN.test(t));
   if (bad.length || !types.length) throw new ConfigError(`Invalid configuration: MEDIA_ALLOWED_TYPES holds ${bad.length ? `"${bad[0]}", which is not a media type or type/*` : 'no types'}`);
   return types;
+}
+
+const LOCALE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/;
+
+/** `LOCALES=en,fr,fr-CA` (the first is the default), `LOCALE_FALLBACKS=fr-CA:fr,de-AT:de`. */
+export function parseLocales(raw: string, fallbacks = ''): LocaleConfig {
+  const locales = raw.split(',').map((l) => l.trim()).filter(Boolean);
+  const bad = locales.find((l) => !LOCALE.test(l));
+  if (bad !== undefined || !locales.length) {
+    throw new ConfigError(`Invalid configuration: LOCALES holds ${bad !== undefined ? `"${bad}", which is not a locale like en or fr-CA` : 'no locales'}`);
+  }
+  if (new Set(locales).size !== locales.length) throw new ConfigError('Invalid configuration: LOCALES lists a locale twice');
+  const direct = new Map<string, string[]>();
+  for (const pair of fallbacks.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [from, to, extra] = pair.split(':');
+    if (!from || !to || extra !== undefined || !locales.includes(from) || !locales.includes(to) || from === to) {
+      throw new ConfigError(`Invalid configuration: LOCALE_FALLBACKS holds "${pair}"; write locale:fallback with both in LOCALES, e.g. fr-CA:fr`);
+    }
+    direct.set(from, [...(direct.get(from) ?? []), to]);
+  }
+  const def = locales[0]!;
+  const chains: Record<string, string[]> = {};
+  for (const locale of locales) {
+    const chain: string[] = [];
+    const visit = (l: string) => {
+      for (const next of direct.get(l) ?? []) {
+        if (next === locale || chain.includes(next)) continue;
+        chain.push(next);
+        visit(next);
+      }
+    };
+    visit(locale);
+    if (locale !== def && !chain.includes(def)) chain.push(def);
+    chains[locale] = chain.filter((l) => l !== locale);
+  }
+  return { locales, default: def, chains };
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
@@ -241,6 +305,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       login: { windowSeconds: env.LOGIN_WINDOW_SECONDS, maxPerIp: env.LOGIN_MAX_PER_IP, maxPerAccount: env.LOGIN_MAX_PER_ACCOUNT },
       corsOrigins: parseOrigins(env.CORS_ORIGINS),
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+    },
+    locales: parseLocales(env.LOCALES, env.LOCALE_FALLBACKS),
+    publishing: {
+      previewTokenMinutes: env.PREVIEW_TOKEN_MINUTES,
+      schedulePollSeconds: env.SCHEDULE_POLL_SECONDS,
+      scheduleLeaseSeconds: env.SCHEDULE_LEASE_SECONDS,
     },
     embedded: { mongo: !env.MONGODB_URI, s3: !env.S3_ENDPOINT && !env.S3_ACCESS_KEY_ID && !data.S3_BUCKET },
   };

@@ -102,6 +102,18 @@ export const codes = {
   setupToken: 'CMS_ERR_SETUP_TOKEN',
   tokenNotFound: 'CMS_ERR_TOKEN_NOT_FOUND',
   fieldPrivate: 'CMS_ERR_QUERY_PRIVATE_FIELD',
+  localeUnknown: 'CMS_ERR_LOCALE_UNKNOWN',
+  typeNoDrafts: 'CMS_ERR_TYPE_NO_DRAFTS',
+  entryNotPublished: 'CMS_ERR_ENTRY_NOT_PUBLISHED',
+  entryNothingToDiscard: 'CMS_ERR_ENTRY_NOTHING_TO_DISCARD',
+  versionNotFound: 'CMS_ERR_VERSION_NOT_FOUND',
+  versionInvalid: 'CMS_ERR_VERSION_INVALID',
+  scheduleInvalid: 'CMS_ERR_SCHEDULE_INVALID',
+  schedulePast: 'CMS_ERR_SCHEDULE_PAST',
+  scheduleNotFound: 'CMS_ERR_SCHEDULE_NOT_FOUND',
+  scheduleNotPending: 'CMS_ERR_SCHEDULE_NOT_PENDING',
+  previewNoUrl: 'CMS_ERR_PREVIEW_NO_URL',
+  previewTokenScope: 'CMS_ERR_PREVIEW_TOKEN_SCOPE',
 } as const;
 
 export const statusOf: Record<ErrorKind, number> = {

@@ -25,7 +25,7 @@ async function withEmbeddedServices(config: Config): Promise<RunningServices | u
 async function main(): Promise<void> {
   const config = loadConfig();
   // content types first: a broken file should fail fast, before anything is started
-  const registry = await loadContentTypes(config.contentTypesDir);
+  const registry = await loadContentTypes(config.contentTypesDir, { locales: config.locales });
 
   // what is started, as promises, so a signal at any moment can wait for it and stop it
   let services: Promise<RunningServices | undefined> = Promise.resolve(undefined);

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import t from 'tap';
 import type { Role, Scope } from '../src/storage/users.js';
-import { buildTestApp, countStored, EXAMPLE_TYPES, originOf, send, type Json, type Method, type Res } from './helpers.js';
+import { buildTestApp, countStored, EXAMPLE_TYPES, originOf, send, type Json, type Res } from './helpers.js';
 
 const PASSWORD = 'correct horse battery staple';
 const SITE = 'https://site.example';

@@ -30,7 +30,7 @@ async function issuesOf(files: Record<string, unknown>): Promise<ContentTypeIssu
 
 t.test('the example site loads', async (t) => {
   const registry = await loadContentTypes(EXAMPLE_TYPES);
-  t.same(registry.all().map((x) => x.id).sort(), ['article', 'author', 'category', 'page', 'site-settings']);
+  t.same(registry.all().map((x) => x.id).sort(), ['article', 'author', 'category', 'page', 'post', 'site-settings']);
   t.equal(registry.get('site-settings')?.singleton, true);
   t.equal(registry.get('article')?.displayField, 'title');
   t.match(registry.get('article')?.fields.get('seo.title'), { kind: 'string' });
@@ -105,7 +105,7 @@ t.test('the server refuses to start on a broken type, with the message', async (
 t.test('cms check validates the files and exits non-zero with the same errors', async (t) => {
   const ok = await run(['bin/cms.js', 'check'], { CONTENT_TYPES_DIR: EXAMPLE_TYPES });
   t.equal(ok.code, 0);
-  t.match(ok.stdout, /OK: 5 content types/);
+  t.match(ok.stdout, /OK: 6 content types/);
 
   const dir = await typesDir({ 'post.json': { ...valid, properties: { _id: { type: 'string' } } } });
   const bad = await run(['bin/cms.js', 'check', '--dir', dir], {});

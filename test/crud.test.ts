@@ -260,7 +260,11 @@ async function plantClaim(entryId: string, version: number, doc: Json): Promise<
     version,
     action: 'update',
     at: new Date().toISOString(),
+    by: 'system',
     doc: doc as Revision['doc'],
+    locales: ['*'],
+    public: true,
+    logged: false,
   });
 }
 

@@ -25,6 +25,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     MONGODB_DB: `t_${id}`.slice(0, 63),
     S3_BUCKET: `t-${id.toLowerCase().replace(/_/g, '-')}`.slice(0, 63).replace(/-+$/, ''),
     CONTENT_TYPES_DIR: EXAMPLE_TYPES,
+    // schedules run when a test says so
+    SCHEDULE_POLL_SECONDS: '0',
     ...env,
   });
 }
@@ -41,7 +43,7 @@ export interface TestAppOptions {
 /** Builds the whole app on a fresh database; the database is dropped and the app closed at teardown. */
 export async function buildTestApp(t: Teardown, options: TestAppOptions = {}): Promise<FastifyInstance> {
   const config = testConfig({ ...(options.contentTypesDir ? { CONTENT_TYPES_DIR: options.contentTypesDir } : {}), ...options.env });
-  const registry = await loadContentTypes(config.contentTypesDir);
+  const registry = await loadContentTypes(config.contentTypesDir, { locales: config.locales });
   const app = await buildApp(config, {
     registry,
     ...(options.now ? { now: options.now } : {}),

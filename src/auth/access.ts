@@ -7,7 +7,9 @@ import type { Role, Scope } from '../storage/users.js';
 export type Auth =
   | { kind: 'anonymous' }
   | { kind: 'user'; via: 'cookie'; user: { id: string; email: string; name: string; role: Role }; sessionId: string }
-  | { kind: 'token'; via: 'bearer'; token: { id: string; name: string; scopes: Scope[]; types?: string[]; createdBy: string } };
+  | { kind: 'token'; via: 'bearer'; token: { id: string; name: string; scopes: Scope[]; types?: string[]; createdBy: string } }
+  /** A preview token: the draft of one entry; otherwise it reads what anonymous clients read. */
+  | { kind: 'preview'; via: 'bearer'; preview: { type: string; entryId: string; createdBy: string } };
 
 export const ANONYMOUS: Auth = { kind: 'anonymous' };
 
@@ -50,14 +52,44 @@ export function canReadContent(auth: Auth, type: ContentType): void {
     if (type.public) return;
     throw unauthenticated();
   }
+  if (auth.kind === 'preview') {
+    if (type.public || type.id === auth.preview.type) return;
+    throw forbidden('A preview token reads its own entry and public types only');
+  }
   if (auth.kind === 'user') return;
-  if (!hasScope(auth, 'content:read', 'content:preview', 'content:write')) throw forbidden('The token has no content scope');
+  if (!hasScope(auth, 'content:read', 'content:preview', 'content:write', 'content:publish')) throw forbidden('The token has no content scope');
   if (!tokenCoversType(auth, type.id)) throw forbidden(`The token does not cover type "${type.id}"`);
+}
+
+/** Drafts (`?preview=true`) and version history. */
+export function canPreviewContent(auth: Auth, type: ContentType): void {
+  if (auth.kind === 'anonymous') throw unauthenticated();
+  if (auth.kind === 'user') return;
+  if (auth.kind === 'preview') {
+    if (auth.preview.type === type.id) return;
+    throw forbidden('This preview token is for another type');
+  }
+  if (!hasScope(auth, 'content:preview', 'content:write')) throw forbidden('Drafts need a session, or a token with content:preview or content:write');
+  if (!tokenCoversType(auth, type.id)) throw forbidden(`The token does not cover type "${type.id}"`);
+}
+
+/** Publish, unpublish, discard and schedule: editors and admins, and tokens with content:publish. */
+export function canPublish(auth: Auth, type: ContentType): void {
+  if (auth.kind === 'anonymous') throw unauthenticated();
+  if (auth.kind === 'preview') throw forbidden('A preview token can only read');
+  if (auth.kind === 'token') {
+    if (!hasScope(auth, 'content:publish')) throw forbidden('The token has no content:publish scope');
+    if (!tokenCoversType(auth, type.id)) throw forbidden(`The token does not cover type "${type.id}"`);
+    return;
+  }
+  if (auth.user.role === 'admin' || auth.user.role === 'editor') return;
+  throw forbidden(auth.user.role === 'author' ? 'An author cannot publish: an editor or admin publishes' : 'A viewer cannot publish');
 }
 
 /** Create, or change/delete an entry whose creator is `owner`. */
 export function canWriteContent(auth: Auth, type: ContentType, action: 'create' | 'update' | 'delete' | 'any', owner?: string): void {
   if (auth.kind === 'anonymous') throw unauthenticated();
+  if (auth.kind === 'preview') throw forbidden('A preview token can only read');
   if (auth.kind === 'token') {
     if (!hasScope(auth, 'content:write')) throw forbidden('The token has no content:write scope');
     if (!tokenCoversType(auth, type.id)) throw forbidden(`The token does not cover type "${type.id}"`);
@@ -74,12 +106,14 @@ export function canWriteContent(auth: Auth, type: ContentType, action: 'create' 
 
 export function canReadMediaLibrary(auth: Auth): void {
   if (auth.kind === 'anonymous') throw unauthenticated();
-  if (auth.kind === 'token' && !hasScope(auth, 'content:read', 'content:preview', 'content:write', 'media:write')) throw forbidden('The token has no content or media scope');
+  if (auth.kind === 'preview') throw forbidden('A preview token reads content only');
+  if (auth.kind === 'token' && !hasScope(auth, 'content:read', 'content:preview', 'content:write', 'content:publish', 'media:write')) throw forbidden('The token has no content or media scope');
 }
 
 /** Upload (any writer), or change/delete (editors and admins; authors their own uploads). */
 export function canWriteMedia(auth: Auth, action: 'upload' | 'update' | 'delete', owner?: string): void {
   if (auth.kind === 'anonymous') throw unauthenticated();
+  if (auth.kind === 'preview') throw forbidden('A preview token can only read');
   if (auth.kind === 'token') {
     if (!hasScope(auth, 'media:write')) throw forbidden('The token has no media:write scope');
     return;

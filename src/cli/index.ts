@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
 import { startServices, type RunningServices } from '../../scripts/services.js';
 import { createSessions } from '../auth/sessions.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, loadConfig, parseLocales, type Config } from '../config.js';
 import { CmsError } from '../errors.js';
 import { AuditLog } from '../services/audit.js';
 import { AuthService } from '../services/auth.js';
@@ -29,7 +29,7 @@ export function buildCli(out: (s: string) => void = (s) => process.stdout.write(
       // only the types directory matters here: a check must run in CI without any service configured
       const dir = resolve(opts.dir ?? process.env.CONTENT_TYPES_DIR ?? 'content-types');
       try {
-        const registry = await loadContentTypes(dir);
+        const registry = await loadContentTypes(dir, { locales: parseLocales(process.env.LOCALES || 'en', process.env.LOCALE_FALLBACKS ?? '') });
         const types = registry.all().map((t) => ({ id: t.id, file: t.file, singleton: t.singleton, fields: t.fields.size }));
         if (opts.json) out(`${JSON.stringify({ ok: true, types, issues: [] }, null, 2)}\n`);
         else out(`OK: ${types.length} content types (${types.map((t) => t.id).join(', ')})\n`);

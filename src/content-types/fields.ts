@@ -19,6 +19,8 @@ export interface FieldInfo {
   /** Only signed-in users see it (and any field it sits in). */
   private: boolean;
   required: boolean;
+  /** Holds one value per locale (top-level fields only); queries address the value of one locale. */
+  localized?: boolean;
 }
 
 export interface MediaAnnotation {
@@ -47,6 +49,7 @@ export interface FieldAnnotations {
   private?: boolean;
   slugFrom?: string;
   widget?: string;
+  localized?: boolean;
   label?: string;
   help?: string;
 }
@@ -83,6 +86,7 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
       if (child.enum) info.enum = child.enum;
       if (cms.ref) info.ref = cms.ref;
       if (cms.media) info.media = cms.media;
+      if (cms.localized) info.localized = true;
       if (kind === 'array') {
         info.itemKind = kindOf(child.items);
         if (child.items?.format) info.itemFormat = child.items.format;
@@ -90,7 +94,8 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
         if (child.items?.['x-cms']?.ref) info.ref = child.items['x-cms'].ref;
       }
       out.set(path, info);
-      if (kind === 'object') walk(child, path, info.required, info.private);
+      // the parts of a localized object sit under a locale key, so they are not fields of their own
+      if (kind === 'object' && !info.localized) walk(child, path, info.required, info.private);
     }
   };
   walk(root, '', true, false);

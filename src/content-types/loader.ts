@@ -8,6 +8,7 @@ import { collectFields, type SchemaNode } from './fields.js';
 import metaSchema from './meta-schema.json' with { type: 'json' };
 import { ContentTypeRegistry, type ContentType } from './registry.js';
 import { serializerSchema } from './serializer-schema.js';
+import type { LocaleConfig } from '../config.js';
 
 export const TYPE_ID = /^[a-z][a-z0-9-]{0,47}$/;
 
@@ -181,6 +182,12 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
         issue(`${pointer}/x-cms/unique`, 'a unique field must be a string, number or integer');
       }
     }
+    if (cms?.localized) {
+      if (!ctx.top) issue(`${pointer}/x-cms/localized`, 'only a top-level field can be localized');
+      if (cms.unique || cms.ref !== undefined || cms.media !== undefined) {
+        issue(`${pointer}/x-cms/localized`, 'a localized field cannot also be unique, a ref or a media field');
+      }
+    }
     if (cms?.index && ctx.objectPath === undefined) {
       issue(`${pointer}/x-cms/index`, 'an index applies to a top-level field or a field of a nested object, not inside arrays or anyOf/oneOf/allOf');
     }
@@ -203,12 +210,92 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
   };
   visit(schema, '', { top: false, objectPath: '' });
 
-  const typeCms = schema['x-cms'] as { displayField?: string } | undefined;
+  const typeCms = schema['x-cms'] as TypeAnnotations | undefined;
   if (typeCms?.displayField !== undefined && top[typeCms.displayField]?.type !== 'string') {
     issue('/x-cms/displayField', `"${typeCms.displayField}" is not a top-level string field`);
   }
+  if (typeCms?.previewUrl !== undefined) {
+    const problem = previewUrlProblem(typeCms.previewUrl, top);
+    if (problem) issue('/x-cms/previewUrl', problem);
+  }
   return out;
 }
+
+interface TypeAnnotations {
+  singleton?: boolean;
+  displayField?: string;
+  public?: boolean;
+  drafts?: boolean;
+  versions?: { keep?: number };
+  previewUrl?: string;
+}
+
+export const PREVIEW_PLACEHOLDERS = ['token', 'id', 'type', 'locale'];
+
+function previewUrlProblem(template: string, top: Record<string, SchemaNode>): string | undefined {
+  for (const m of template.matchAll(/\{([^{}]*)\}/g)) {
+    const name = m[1]!;
+    if (PREVIEW_PLACEHOLDERS.includes(name)) continue;
+    const field = Object.hasOwn(top, name) ? top[name] : undefined;
+    if (!field) return `{${name}} is neither a field of this type nor one of {${PREVIEW_PLACEHOLDERS.join('}, {')}}`;
+    if (!['string', 'number', 'integer'].includes(String(field.type)) || field['x-cms']?.private) {
+      return `{${name}} must be a string, number or integer field that is not private`;
+    }
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(template.replace(/\{[^{}]*\}/g, 'x'));
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) return 'must be an http(s) URL, with placeholders in braces';
+  return undefined;
+}
+
+/** Keys whose values are data or names, never subschemas that could hold `required`. */
+const DATA_KEYWORDS = new Set(['enum', 'const', 'default', 'examples', 'x-cms']);
+const NAME_MAPS = new Set(['properties', '$defs', 'patternProperties', 'dependentSchemas']);
+
+/** A copy of a schema without `required` anywhere, except the top-level names in `keep`. */
+function withoutRequired(node: unknown, keep: string[] | undefined): unknown {
+  if (Array.isArray(node)) return node.map((n) => withoutRequired(n, undefined));
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+    if (k === 'required' && Array.isArray(v)) {
+      const kept = keep ? v.filter((name) => keep.includes(name as string)) : [];
+      if (kept.length) out[k] = kept;
+    } else if (DATA_KEYWORDS.has(k)) {
+      out[k] = v;
+    } else if (NAME_MAPS.has(k) && v && typeof v === 'object') {
+      out[k] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([name, child]) => [name, withoutRequired(child, undefined)]));
+    } else {
+      out[k] = withoutRequired(v, undefined);
+    }
+  }
+  return out;
+}
+
+/** The schema of a stored entry: each localized field becomes an object keyed by locale. */
+function storedSchemaOf(schema: SchemaNode, locales: LocaleConfig): SchemaNode {
+  const properties: Record<string, SchemaNode> = {};
+  for (const [name, child] of Object.entries(schema.properties ?? {})) {
+    if (!child['x-cms']?.localized) {
+      properties[name] = child;
+      continue;
+    }
+    properties[name] = {
+      type: 'object',
+      properties: Object.fromEntries(locales.locales.map((l) => [l, child])),
+      // a required localized field needs a value in the default locale
+      ...(schema.required?.includes(name) ? { required: [locales.default] } : {}),
+      additionalProperties: false,
+    };
+  }
+  return { ...schema, properties };
+}
+
+const DEFAULT_KEEP_VERSIONS = 100;
 
 interface ParsedFile {
   id: string;
@@ -217,7 +304,15 @@ interface ParsedFile {
 }
 
 /** Loads and compiles every content type in dir; throws ContentTypeLoadError listing every problem. */
-export async function loadContentTypes(dir: string): Promise<ContentTypeRegistry> {
+export interface LoadOptions {
+  /** The configured locales (localized fields hold one value per locale); `en` alone by default. */
+  locales?: LocaleConfig;
+}
+
+const ONLY_EN: LocaleConfig = { locales: ['en'], default: 'en', chains: { en: [] } };
+
+export async function loadContentTypes(dir: string, options: LoadOptions = {}): Promise<ContentTypeRegistry> {
+  const locales = options.locales ?? ONLY_EN;
   const issues: ContentTypeIssue[] = [];
   let names: string[];
   try {
@@ -275,28 +370,41 @@ export async function loadContentTypes(dir: string): Promise<ContentTypeRegistry
       }
       continue;
     }
+    const cms = (schema['x-cms'] ?? {}) as TypeAnnotations;
+    const fields = collectFields(schema);
+    const storedSchema = storedSchemaOf(schema, locales);
     let validate;
+    let validateDraft;
     try {
-      validate = ajv.compile(schema);
+      validate = ajv.compile(storedSchema);
+      const unique = [...fields.values()].filter((f) => f.unique).map((f) => f.path);
+      const draftSchema = withoutRequired(storedSchema, unique) as SchemaNode;
+      // the same $id twice in one Ajv is an error; the draft schema is never referred to
+      delete draftSchema.$id;
+      validateDraft = cms.drafts ? ajv.compile(draftSchema) : validate;
     } catch (err) {
       issues.push(compileIssue(file, schema, err as Error));
       continue;
     }
-    const cms = (schema['x-cms'] ?? {}) as { singleton?: boolean; displayField?: string; public?: boolean };
-    const fields = collectFields(schema);
     const type: ContentType = {
       id,
       file,
       title: typeof schema.title === 'string' ? schema.title : id,
       schema,
+      storedSchema,
       singleton: cms.singleton === true,
       public: cms.public === true,
+      drafts: cms.drafts === true,
+      keepVersions: cms.versions?.keep ?? DEFAULT_KEEP_VERSIONS,
+      localized: [...fields.values()].filter((f) => f.localized).map((f) => f.path),
       fields,
       validate,
+      validateDraft,
       serializer: serializerSchema(schema),
       privatePaths: [...fields.values()].filter((f) => f.private && !fields.get(f.path.split('.').slice(0, -1).join('.'))?.private).map((f) => f.path),
     };
     if (cms.displayField) type.displayField = cms.displayField;
+    if (cms.previewUrl) type.previewUrl = cms.previewUrl;
     types.push(type);
   }
   if (names.length === 0) issues.push({ file: display('.'), pointer: '', message: 'no content-type files (*.json) found' });

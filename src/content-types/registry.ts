@@ -1,23 +1,46 @@
 import type { ValidateFunction } from 'ajv';
-import type { FieldInfo, SchemaNode } from './fields.js';
+import { createContentAjv } from './ajv.js';
+import { collectFields, type FieldInfo, type SchemaNode } from './fields.js';
 
 export interface ContentType {
   id: string;
   /** The file it came from, relative to the working directory. */
   file: string;
   title: string;
+  /** The schema as written in the file. */
   schema: SchemaNode;
+  /** The schema of a stored entry: a localized field is an object with one value per locale. */
+  storedSchema: SchemaNode;
   singleton: boolean;
   /** Anonymous clients may read it. */
   public: boolean;
   displayField?: string;
   fields: Map<string, FieldInfo>;
-  /** Compiled once at start-up. */
+  /** Entries are drafts until published; readers see the published snapshots. */
+  drafts: boolean;
+  /** Versions kept per entry. */
+  keepVersions: number;
+  /** A URL template for previews, e.g. `https://site.example/blog/{slug}?preview={token}`. */
+  previewUrl?: string;
+  /** Top-level localized fields. */
+  localized: string[];
+  /** Compiled once at start-up: the whole schema, as a publish (or any write without drafts) needs. */
   validate: ValidateFunction;
+  /** For drafts: types are checked but required fields may be missing (unique fields excepted). */
+  validateDraft: ValidateFunction;
   /** A JSON Schema of one stored entry, for Fastify's compiled response serializers. */
   serializer: Record<string, unknown>;
   /** Dotted paths of the private fields (outermost only). */
   privatePaths: string[];
+}
+
+/** A queryable shape for the server's own records (audit log, media library), not a content type. */
+export function builtInType(id: string, title: string, schema: SchemaNode): ContentType {
+  const validate = createContentAjv().compile({});
+  return {
+    id, file: '(built in)', title, schema, storedSchema: schema, singleton: false, public: false, drafts: false, keepVersions: 1,
+    localized: [], fields: collectFields(schema), validate, validateDraft: validate, serializer: {}, privatePaths: [],
+  };
 }
 
 /** The type without its private fields: what anonymous clients and tokens may query and see. */

@@ -7,8 +7,10 @@ const SHAPE_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', '
 
 function shape(node: SchemaNode | undefined): Record<string, unknown> {
   if (!node || typeof node !== 'object') return {};
-  // a media field is an id, or the media object itself when populated
-  if (node['x-cms']?.media) return {};
+  // a media or ref field is an id, or what it points at when populated; a localized field is one
+  // value, or an object of them all (locale=*)
+  if (node['x-cms']?.media || node['x-cms']?.ref || node['x-cms']?.localized) return {};
+  if (node.items?.['x-cms']?.ref) return {};
   if (['anyOf', 'oneOf', 'allOf', '$ref', 'if', 'not', 'patternProperties'].some((k) => k in node)) return {};
   const t = node.type;
   const types = Array.isArray(t) ? t : t ? [t] : [];
@@ -37,6 +39,9 @@ export const SYSTEM_FIELDS_SCHEMA = {
   _createdAt: { type: 'string' },
   _updatedAt: { type: 'string' },
   _createdBy: { type: 'string' },
+  _status: { type: 'string' },
+  _publishedAt: { type: 'string' },
+  _locale: { type: 'string' },
 } as const;
 
 export function serializerSchema(schema: SchemaNode): Record<string, unknown> {

@@ -14,6 +14,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** false: the route never looks at credentials (public delivery, health). */
     auth?: boolean;
+    /** Query parameters a write route takes (others are refused, not ignored). */
+    query?: string[];
   }
 }
 

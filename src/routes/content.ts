@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentType } from '../content-types/registry.js';
 import { CmsError, codes, invalid } from '../errors.js';
-import { canReadContent, canWriteContent, creatorId, seesPrivate, type Auth } from '../auth/access.js';
+import { canPreviewContent, canPublish, canReadContent, canWriteContent, creatorId, requireUser, seesPrivate, type Auth } from '../auth/access.js';
 import type { Caller, Precondition } from '../services/entries.js';
 
 type Query = Record<string, unknown>;
@@ -37,6 +37,8 @@ function listSchema(type: ContentType) {
             limit: { type: 'integer' },
             offset: { type: 'integer' },
             nextCursor: { type: ['string', 'null'] },
+            preview: { type: 'boolean' },
+            locale: { type: 'string' },
           },
         },
       },
@@ -58,6 +60,9 @@ export function callerOf(auth: Auth): Caller {
     seesPrivate: seesPrivate(auth),
     mayRead: (type) => canReadContent(auth, type),
     mayWrite: (type, action, owner) => canWriteContent(auth, type, action, owner),
+    mayPreview: (type) => canPreviewContent(auth, type),
+    mayPublish: (type) => canPublish(auth, type),
+    ...(auth.kind === 'preview' ? { only: { type: auth.preview.type, id: auth.preview.entryId } } : {}),
   };
 }
 
@@ -66,27 +71,30 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
   const audit = app.audit;
   const record = (request: FastifyRequest, action: string, type: ContentType, id: string, fields?: string[]) =>
     audit.record(request.auth, { ip: request.ip, userAgent: request.headers['user-agent'] }, action, { kind: 'entry', type: type.id, id, ...(fields ? { fields } : {}) });
-  // writes take no query parameters: one that is not understood must not be ignored
+  // writes take only the query parameters their route names: one that is not understood must not be ignored
   app.addHook('preHandler', async (request) => {
     if (request.method === 'GET' || request.method === 'HEAD') return;
-    const keys = Object.keys((request.query ?? {}) as Query);
+    const allowed = request.routeOptions.config.query ?? [];
+    const keys = Object.keys((request.query ?? {}) as Query).filter((k) => !allowed.includes(k));
     if (keys.length) {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${keys.join(', ')}`, keys.map((path) => ({ path, message: 'unknown query parameter' })));
     }
   });
+  const withLocale = { config: { query: ['locale'] } };
+  const localeOf = (request: FastifyRequest) => ({ locale: (request.query as Query).locale });
   for (const type of app.registry.all()) {
     const base = `/api/content/${type.id}`;
     if (type.singleton) {
       app.get(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
         data: await entries.get(type.id, undefined, request.query as Query, callerOf(request.auth)),
       }));
-      app.put(base, { schema: { response: entrySchema(type, [200, 201]) } }, async (request, reply) => {
-        const { entry, created, changed } = await entries.replace(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth));
+      app.put(base, { ...withLocale, schema: { response: entrySchema(type, [200, 201]) } }, async (request, reply) => {
+        const { entry, created, changed } = await entries.replace(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth), localeOf(request));
         await record(request, created ? 'entry.create' : 'entry.update', type, type.id, changed);
         return reply.code(created ? 201 : 200).send({ data: entry });
       });
-      app.patch(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
-        const { entry, changed } = await entries.patch(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth));
+      app.patch(base, { ...withLocale, schema: { response: entrySchema(type, [200]) } }, async (request) => {
+        const { entry, changed } = await entries.patch(type.id, undefined, request.body, ifMatch(request), callerOf(request.auth), localeOf(request));
         await record(request, 'entry.update', type, type.id, changed);
         return { data: entry };
       });
@@ -95,24 +103,25 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
         await record(request, 'entry.delete', type, type.id);
         return reply.code(204).send();
       });
+      entryActions(type, base, () => undefined);
       continue;
     }
     app.get(base, { schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query, callerOf(request.auth)));
-    app.post(base, { schema: { response: entrySchema(type, [201]) } }, async (request, reply) => {
-      const { entry, changed } = await entries.create(type.id, request.body, callerOf(request.auth));
+    app.post(base, { ...withLocale, schema: { response: entrySchema(type, [201]) } }, async (request, reply) => {
+      const { entry, changed } = await entries.create(type.id, request.body, callerOf(request.auth), localeOf(request));
       await record(request, 'entry.create', type, entry._id, changed);
       return reply.code(201).header('location', location(type, entry._id)).send({ data: entry });
     });
     app.get<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
       data: await entries.get(type.id, request.params.id, request.query as Query, callerOf(request.auth)),
     }));
-    app.put<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
-      const { entry, changed } = await entries.replace(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth));
+    app.put<{ Params: IdParams }>(`${base}/:id`, { ...withLocale, schema: { response: entrySchema(type, [200]) } }, async (request) => {
+      const { entry, changed } = await entries.replace(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth), localeOf(request));
       await record(request, 'entry.update', type, entry._id, changed);
       return { data: entry };
     });
-    app.patch<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => {
-      const { entry, changed } = await entries.patch(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth));
+    app.patch<{ Params: IdParams }>(`${base}/:id`, { ...withLocale, schema: { response: entrySchema(type, [200]) } }, async (request) => {
+      const { entry, changed } = await entries.patch(type.id, request.params.id, request.body, ifMatch(request), callerOf(request.auth), localeOf(request));
       await record(request, 'entry.update', type, entry._id, changed);
       return { data: entry };
     });
@@ -121,7 +130,60 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
       await record(request, 'entry.delete', type, request.params.id);
       return reply.code(204).send();
     });
+    entryActions(type, `${base}/:id`, (request) => (request.params as IdParams).id);
   }
+
+  /** Publishing, history, schedules and previews of one entry (`at`: its URL). */
+  function entryActions(type: ContentType, at: string, idOf: (request: FastifyRequest) => string | undefined): void {
+    const one = entrySchema(type, [200]);
+    const state = (action: 'publish' | 'unpublish' | 'discard') =>
+      app.post(`${at}/${action}`, { schema: { response: one } }, async (request) => {
+        const result = await entries[action](type.id, idOf(request), ifMatch(request), callerOf(request.auth));
+        if (result.version !== undefined) await record(request, `entry.${action}`, type, result.entry._id, action === 'discard' ? result.changed : undefined);
+        return { data: result.entry };
+      });
+    state('publish');
+    state('unpublish');
+    state('discard');
+    app.get(`${at}/versions`, async (request) => entries.versions(type.id, idOf(request), request.query as Query, callerOf(request.auth)));
+    app.get(`${at}/versions/diff`, async (request) => ({ data: await entries.diff(type.id, idOf(request), request.query as Query, callerOf(request.auth)) }));
+    app.get<{ Params: { version: string } }>(`${at}/versions/:version`, async (request) => ({
+      data: await entries.version(type.id, idOf(request), request.params.version, request.query as Query, callerOf(request.auth)),
+    }));
+    app.post<{ Params: { version: string } }>(`${at}/versions/:version/restore`, { schema: { response: one } }, async (request) => {
+      const { entry, changed } = await entries.restore(type.id, idOf(request), request.params.version, ifMatch(request), callerOf(request.auth));
+      await record(request, 'entry.restore', type, entry._id, changed);
+      return { data: entry };
+    });
+    app.post(`${at}/schedules`, async (request, reply) => {
+      const schedule = await app.schedules.create(type.id, idOf(request), request.body, callerOf(request.auth));
+      await record(request, `schedule.create`, type, schedule.entryId);
+      return reply.code(201).header('location', `/api/schedules/${schedule._id}`).send({ data: schedule });
+    });
+    app.post(`${at}/preview`, withLocale, async (request, reply) => {
+      const link = await app.previews.create(type.id, idOf(request), localeOf(request).locale === undefined ? {} : localeOf(request), callerOf(request.auth));
+      return reply.code(201).send({ data: link });
+    });
+  }
+
+  app.get('/api/schedules', async (request) => {
+    const caller = callerOf(request.auth);
+    const visible = (type: ContentType) => {
+      try {
+        caller.mayPreview(type);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (request.auth.kind === 'anonymous' || request.auth.kind === 'preview') requireUser(request.auth);
+    return { data: await app.schedules.list(request.query as Query, visible) };
+  });
+  app.delete<{ Params: IdParams }>('/api/schedules/:id', async (request) => {
+    const schedule = await app.schedules.cancel(request.params.id, callerOf(request.auth));
+    await record(request, 'schedule.cancel', entries.type(schedule.type), schedule.entryId);
+    return { data: schedule };
+  });
 
   // Whatever the per-type routes did not take: an unknown type, or a method the type does not have.
   const fallback = async (request: FastifyRequest<{ Params: { type: string; id?: string } }>, reply: FastifyReply) => {

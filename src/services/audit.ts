@@ -4,9 +4,8 @@ import { Readable } from 'node:stream';
 import { ObjectId, type Db, type Document } from 'mongodb';
 import type { Auth } from '../auth/access.js';
 import { actorOf } from '../auth/access.js';
-import { createContentAjv } from '../content-types/ajv.js';
-import { collectFields, type SchemaNode } from '../content-types/fields.js';
-import type { ContentType } from '../content-types/registry.js';
+import type { SchemaNode } from '../content-types/fields.js';
+import { builtInType, type ContentType } from '../content-types/registry.js';
 import { mongoSort, parseListQuery, toPage, type ListLimits } from './query.js';
 
 export interface AuditRecord {
@@ -37,7 +36,7 @@ const SCHEMA: SchemaNode = {
 (SCHEMA.properties as Record<string, SchemaNode>).fields = { type: 'array', items: { type: 'string' } };
 
 function auditType(): ContentType {
-  return { id: 'audit', file: '(built in)', title: 'Audit log', schema: SCHEMA, singleton: false, public: false, fields: collectFields(SCHEMA), validate: createContentAjv().compile({}), serializer: {}, privatePaths: [] };
+  return builtInType('audit', 'Audit log', SCHEMA);
 }
 
 export interface Where {
@@ -67,8 +66,10 @@ export class AuditLog {
     return this.db.collection<AuditRecord>('audit');
   }
 
-  async record(auth: Auth | 'system', where: Where, action: string, target: { kind?: string; type?: string; id?: string; fields?: string[] } = {}): Promise<void> {
-    const actor: { type: AuditRecord['actorType']; id?: string; name?: string } = auth === 'system' ? { type: 'system', name: 'cms command line' } : actorOf(auth);
+  /** `system`: the command line; `{ system: name }`: the server itself, e.g. a schedule. */
+  async record(auth: Auth | 'system' | { system: string }, where: Where, action: string, target: { kind?: string; type?: string; id?: string; fields?: string[] } = {}): Promise<void> {
+    const actor: { type: AuditRecord['actorType']; id?: string; name?: string } =
+      auth === 'system' ? { type: 'system', name: 'cms command line' } : 'system' in auth ? { type: 'system', name: auth.system } : actorOf(auth);
     const rec: AuditRecord = { _id: new ObjectId().toHexString(), at: this.now().toISOString(), action, actorType: actor.type, ip: where.ip };
     if (actor.id) rec.actorId = actor.id;
     if (actor.name) rec.actorName = actor.name;

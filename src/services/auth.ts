@@ -10,6 +10,8 @@ import { createContentAjv } from '../content-types/ajv.js';
 import { CmsError, codes, invalid, notFound } from '../errors.js';
 import { EmailTakenError, ROLES, SCOPES, type Role, type Scope, type TokenDoc, type UserDoc, type UsersRepository } from '../storage/users.js';
 import { detailOf } from './documents.js';
+import { PREVIEW_TOKEN } from './previews.js';
+import type { PreviewTokensRepository } from '../storage/previews.js';
 
 export type Clock = () => Date;
 
@@ -76,6 +78,7 @@ export class AuthService {
     readonly sessions: Sessions,
     private readonly config: AuthConfig,
     private readonly now: Clock = () => new Date(),
+    private readonly previews?: PreviewTokensRepository,
   ) {
     const ajv = createContentAjv();
     this.validators = Object.fromEntries(Object.entries(SCHEMAS).map(([k, schema]) => [k, ajv.compile(schema)])) as Validators;
@@ -97,7 +100,7 @@ export class AuthService {
     if (headers.authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization);
       if (!m) throw authInvalid('Authorization must be "Bearer <token>"');
-      return { auth: await this.tokenAuth(m[1]!) };
+      return { auth: m[1]!.startsWith('cmsp_') ? await this.previewAuth(m[1]!) : await this.tokenAuth(m[1]!) };
     }
     const sessionId = this.sessions.read(headers.cookie);
     if (sessionId === null) return { auth: { kind: 'anonymous' } };
@@ -105,6 +108,19 @@ export class AuthService {
     if (!valid) throw authInvalid('The session has ended; sign in again');
     const auth: Auth = { kind: 'user', via: 'cookie', user: valid.user, sessionId: valid.sessionId };
     return valid.cookie ? { auth, setCookie: valid.cookie } : { auth };
+  }
+
+  private async previewAuth(secret: string): Promise<Auth> {
+    const token = PREVIEW_TOKEN.test(secret) && this.previews ? await this.previews.find(secret) : null;
+    if (!token) throw authInvalid('The preview token is not valid');
+    if (token.expiresAt <= this.now().toISOString()) throw authInvalid('The preview token has expired');
+    // a preview link is as good as the user who made it, now
+    const byUser = /^[0-9a-f]{24}$/.test(token.createdBy);
+    const owner = byUser ? await this.repo.findById(token.createdBy) : null;
+    if (byUser && (!owner || owner.status !== 'active' || token.createdAt < owner.credentialsChangedAt)) {
+      throw authInvalid('The preview token is no longer valid: its creator was suspended or changed their password');
+    }
+    return { kind: 'preview', via: 'bearer', preview: { type: token.type, entryId: token.entryId, createdBy: token.createdBy } };
   }
 
   private async tokenAuth(secret: string): Promise<Auth> {

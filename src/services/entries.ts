@@ -1,11 +1,15 @@
-// The content service: create, read, list, replace, patch and delete entries of a content type,
-// with validation against the type and optimistic concurrency on `_version`.
+// The content service: entries of a content type, validated against the type, with optimistic
+// concurrency on `_version`. For a type with drafts, writes change the working copy (the draft) and
+// readers see the published snapshot until someone publishes. Every write is a version in the
+// entry's history and a record in the change log.
 import { ObjectId } from 'mongodb';
 import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
 import { CmsError, codes, invalid, notFound } from '../errors.js';
-import { DuplicateKeyError, type EntriesRepository, type StoredEntry } from '../storage/entries.js';
-import type { RevisionsRepository } from '../storage/revisions.js';
-import { mergePatch, normalizeDates, prepareBody, redactPrivate, validateFields, type Fields } from './documents.js';
+import type { ChangeLog } from '../storage/changes.js';
+import { DuplicateKeyError, type EntriesRepository, type StoredEntry, type View } from '../storage/entries.js';
+import type { Revision, RevisionAction, RevisionsRepository } from '../storage/revisions.js';
+import { detailOf, mergePatch, normalizeDates, prepareBody, redactPrivate, type Fields } from './documents.js';
+import { ALL_LOCALES, type Locales } from './locales.js';
 import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
 
 /** `any`: may the caller write this type at all? Asked before the body or the entry is looked at. */
@@ -13,17 +17,25 @@ export type WriteAction = 'create' | 'update' | 'delete' | 'any';
 
 /** Who is reading or writing, as the service needs to know it (routes build it from `request.auth`). */
 export interface Caller {
-  /** Stored as `_createdBy` on create. */
+  /** Stored as `_createdBy` on create, and as the author of each version. */
   id: string;
   /** Sees private fields and `_createdBy`; others get neither, and cannot query on private fields. */
   seesPrivate: boolean;
   mayRead(type: ContentType): void;
   /** Throws unless the caller may do this to an entry created by `owner`. */
   mayWrite(type: ContentType, action: WriteAction, owner?: string): void;
+  /** Throws unless the caller may read drafts and history (`?preview=true`, versions). */
+  mayPreview(type: ContentType): void;
+  /** Throws unless the caller may publish, unpublish, discard and schedule. */
+  mayPublish(type: ContentType): void;
+  /** A preview token: the one entry whose draft it opens. */
+  only?: { type: string; id: string };
 }
 
-/** The server itself (command-line tools, imports): everything is allowed. */
-export const SYSTEM: Caller = { id: 'system', seesPrivate: true, mayRead: () => undefined, mayWrite: () => undefined };
+const allow = () => undefined;
+
+/** The server itself (command-line tools, imports, schedules): everything is allowed. */
+export const SYSTEM: Caller = { id: 'system', seesPrivate: true, mayRead: allow, mayWrite: allow, mayPreview: allow, mayPublish: allow };
 
 /** What entries need of the media library: checking media fields, and populating them. */
 export interface MediaFields {
@@ -33,17 +45,50 @@ export interface MediaFields {
 
 export interface ListResult {
   data: StoredEntry[];
-  meta: { total: number; limit: number; offset: number; nextCursor: string | null };
+  meta: { total: number; limit: number; offset: number; nextCursor: string | null; preview: boolean; locale: string };
+}
+
+export interface WriteResult {
+  entry: StoredEntry;
+  created: boolean;
+  /** Fields whose value changed (for the audit log). */
+  changed: string[];
+  /** The version written; undefined when there was nothing to do. */
+  version?: number;
+}
+
+export interface WriteOptions {
+  /** `?locale=`: the body's localized fields are this locale's values. */
+  locale?: unknown;
+  /** The schedule running this write (recorded with the version). */
+  schedule?: string;
+}
+
+export interface VersionSummary {
+  version: number;
+  action: RevisionAction;
+  at: string;
+  by: string;
+  from?: number;
+  schedule?: string;
+}
+
+export interface FieldChange {
+  path: string;
+  op: 'added' | 'removed' | 'changed';
+  from?: unknown;
+  to?: unknown;
 }
 
 export type Clock = () => Date;
 
 const MAX_ATTEMPTS = 5;
+const MAX_VERSIONS_PAGE = 100;
 
 function pick(entry: StoredEntry, fields: string[] | undefined): StoredEntry {
   if (!fields) return entry;
   const out: Record<string, unknown> = {};
-  for (const key of [...ALWAYS_RETURNED, ...fields]) if (key in entry) out[key] = entry[key];
+  for (const key of [...ALWAYS_RETURNED, '_status', '_locale', ...fields]) if (key in entry) out[key] = entry[key];
   return out as StoredEntry;
 }
 
@@ -63,11 +108,31 @@ function versionMismatch(expected: Exclude<Precondition, undefined>, current: nu
 
 const isStale = (expected: Precondition, current: number): expected is number => typeof expected === 'number' && current !== expected;
 
+/** What one write does: the new working copy and, for drafts, the published snapshot it leaves. */
+interface Plan {
+  action: RevisionAction;
+  /** The working copy after the write; null deletes the entry. */
+  doc: StoredEntry | null;
+  /** Types with drafts: the published snapshot after the write (null: none); undefined: unchanged. */
+  published?: StoredEntry | null;
+  from?: number;
+  locales: string[];
+  public: boolean;
+  changed: string[];
+}
+
+interface Target {
+  type: ContentType;
+  id: string;
+}
+
 export class EntriesService {
   constructor(
     private readonly registry: ContentTypeRegistry,
     private readonly repo: EntriesRepository,
     private readonly revisions: RevisionsRepository,
+    private readonly changes: ChangeLog,
+    private readonly locales: Locales,
     private readonly limits: ListLimits,
     private readonly media: MediaFields,
     private readonly now: Clock = () => new Date(),
@@ -103,12 +168,12 @@ export class EntriesService {
     }
   }
 
-  /** The id under which a type's entry lives: the type id for singletons. */
   /**
-   * The type and id an address names. `allowed` runs once the type is known and before anything else
-   * (the id, the body, the entry): a caller without access learns nothing about them.
+   * The type and id an address names (a singleton's id is its type id). `allowed` runs once the
+   * type is known and before anything else (the id, the body, the entry): a caller without access
+   * learns nothing about them.
    */
-  private resolve(typeId: string, id: string | undefined, allowed: (type: ContentType) => void): { type: ContentType; id: string } {
+  private resolve(typeId: string, id: string | undefined, allowed: (type: ContentType) => void): Target {
     if (id === undefined) {
       const type = this.type(typeId);
       allowed(type);
@@ -121,134 +186,309 @@ export class EntriesService {
     return { type, id };
   }
 
-  private complete(type: ContentType, fields: Fields): Fields {
-    validateFields(type, fields);
-    normalizeDates(type.schema, fields);
+  /** Validates stored fields: a draft may lack required fields, anything else is checked whole. */
+  private complete(type: ContentType, fields: Fields, whole = !type.drafts): Fields {
+    const validate = whole ? type.validate : type.validateDraft;
+    if (!validate(fields)) {
+      const details = (validate.errors ?? []).map(detailOf);
+      const what = whole && type.drafts ? 'cannot be published: it does not match' : 'does not match';
+      throw invalid(codes.entryValidation, `The entry ${what} type "${type.id}" (${details.length} problem${details.length === 1 ? '' : 's'})`, details);
+    }
+    normalizeDates(type.storedSchema, fields);
     return fields;
   }
 
   /** The type as the caller may query it: without private fields unless they see them. */
   private viewOf(type: ContentType, caller: Caller): ContentType {
-    caller.mayRead(type);
     return caller.seesPrivate ? type : this.registry.publicView(type);
   }
 
-  private present(type: ContentType, entry: StoredEntry, caller: Caller): StoredEntry {
+  private present(type: ContentType, entry: StoredEntry, caller: Caller, locale: string): StoredEntry {
     delete entry._media;
     if (!caller.seesPrivate) redactPrivate(type, entry);
+    this.locales.flatten(type, entry, locale);
     return entry;
   }
 
+  /** `preview` and `locale` of a read; what is left is the type's own query. */
+  private readMode(type: ContentType, query: Record<string, unknown>, caller: Caller): { preview: boolean; locale: string; rest: Record<string, unknown> } {
+    const { preview: rawPreview, locale: rawLocale, ...rest } = query;
+    let preview = false;
+    if (rawPreview !== undefined) {
+      if (rawPreview !== 'true' && rawPreview !== 'false') throw invalid(codes.queryBadValue, 'preview takes true or false', [{ path: 'preview', message: 'must be true or false' }]);
+      preview = rawPreview === 'true';
+    }
+    if (preview) caller.mayPreview(type);
+    return { preview, locale: this.locales.forRead(rawLocale), rest };
+  }
+
+  /** Which copy a read sees: drafts when previewing, else what is published. */
+  private viewFor(type: ContentType, preview: boolean): View {
+    return type.drafts && !preview ? 'published' : 'draft';
+  }
+
+  /** A preview token opens one entry: previewing any other entry of its type is refused. */
+  private checkOnly(type: ContentType, id: string | undefined, preview: boolean, caller: Caller): void {
+    if (!preview || !caller.only || caller.only.type !== type.id) return;
+    if (id !== undefined && id !== caller.only.id) {
+      throw new CmsError('forbidden', codes.previewTokenScope, 'This preview token is for another entry');
+    }
+  }
+
   async list(typeId: string, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<ListResult> {
-    const type = this.viewOf(this.collectionType(typeId), caller);
-    const q = parseListQuery(type, query, this.limits);
+    const base = this.collectionType(typeId);
+    caller.mayRead(base);
+    const mode = this.readMode(base, query, caller);
+    const type = this.viewOf(base, caller);
+    const q = parseListQuery(type, mode.rest, this.limits, mode.locale === ALL_LOCALES ? this.locales.default : mode.locale);
+    if (mode.preview && caller.only?.type === type.id) {
+      q.filter = { $and: [q.filter, { _id: caller.only.id }] };
+      q.pageFilter = { $and: [q.pageFilter, { _id: caller.only.id }] };
+    }
+    const view = this.viewFor(type, mode.preview);
     const projection = projectionFor(q.fields, q.sort);
     const [rows, total] = await Promise.all([
-      this.repo.find(type.id, {
-        filter: q.pageFilter,
-        sort: mongoSort(q.sort),
-        limit: q.limit + 1,
-        skip: q.offset,
-        ...(projection ? { projection } : {}),
-      }),
-      this.repo.count(type.id, q.filter),
+      this.repo.find(type.id, { filter: q.pageFilter, sort: mongoSort(q.sort), limit: q.limit + 1, skip: q.offset, ...(projection ? { projection } : {}) }, view),
+      this.repo.count(type.id, q.filter, view),
     ]);
     const { page, meta } = toPage(rows, q, total);
-    const data = page.map((e) => this.present(type, pick(e, q.fields), caller));
-    if (q.populate) await this.media.populate(data, q.populate);
-    return { data, meta };
+    const data = page.map((e) => this.present(type, pick(e, q.fields), caller, mode.locale));
+    if (q.populate) await this.populate(type, data, q.populate, mode, caller);
+    return { data, meta: { ...meta, preview: mode.preview, locale: mode.locale } };
   }
 
   async get(typeId: string, id: string | undefined, query: Record<string, unknown> = {}, caller: Caller = SYSTEM): Promise<StoredEntry> {
     const resolved = this.resolve(typeId, id, (type) => caller.mayRead(type));
-    const target = { id: resolved.id, type: this.viewOf(resolved.type, caller) };
-    const unknown = Object.keys(query).filter((k) => k !== 'fields' && k !== 'populate');
+    const mode = this.readMode(resolved.type, query, caller);
+    this.checkOnly(resolved.type, resolved.id, mode.preview, caller);
+    const type = this.viewOf(resolved.type, caller);
+    const unknown = Object.keys(mode.rest).filter((k) => k !== 'fields' && k !== 'populate');
     if (unknown.length) {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
     }
     let fields: string[] | undefined;
-    if (query.fields !== undefined) {
-      if (typeof query.fields !== 'string') throw invalid(codes.queryBadValue, 'fields is given more than once', [{ path: 'fields', message: 'given more than once' }]);
-      fields = parseFields(target.type, query.fields);
+    if (mode.rest.fields !== undefined) {
+      if (typeof mode.rest.fields !== 'string') throw invalid(codes.queryBadValue, 'fields is given more than once', [{ path: 'fields', message: 'given more than once' }]);
+      fields = parseFields(type, mode.rest.fields);
     }
     let populate: string[] | undefined;
-    if (query.populate !== undefined) {
-      if (typeof query.populate !== 'string') throw invalid(codes.queryBadValue, 'populate is given more than once', [{ path: 'populate', message: 'given more than once' }]);
-      populate = parsePopulate(target.type, query.populate);
+    if (mode.rest.populate !== undefined) {
+      if (typeof mode.rest.populate !== 'string') throw invalid(codes.queryBadValue, 'populate is given more than once', [{ path: 'populate', message: 'given more than once' }]);
+      populate = parsePopulate(type, mode.rest.populate);
     }
-    const entry = await this.repo.findById(target.type.id, target.id, projectionFor(fields));
-    if (!entry) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
-    const out = this.present(target.type, pick(entry, fields), caller);
-    if (populate) await this.media.populate([out], populate);
+    const entry = await this.repo.findById(type.id, resolved.id, projectionFor(fields), this.viewFor(type, mode.preview));
+    if (!entry) {
+      const what = type.drafts && !mode.preview ? `No published ${type.id} entry with id ${resolved.id}` : `No ${type.id} entry with id ${resolved.id}`;
+      throw notFound(codes.entryNotFound, what);
+    }
+    const out = this.present(type, pick(entry, fields), caller, mode.locale);
+    if (populate) await this.populate(type, [out], populate, mode, caller);
     return out;
   }
 
-  async create(typeId: string, body: unknown, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; changed: string[] }> {
+  /**
+   * Replaces ids in media and reference fields by what they point at, one query per field. A
+   * reference to an entry the reader cannot see (unpublished, deleted) becomes null.
+   */
+  private async populate(type: ContentType, entries: StoredEntry[], paths: string[], mode: { preview: boolean; locale: string }, caller: Caller): Promise<void> {
+    const media = paths.filter((p) => type.fields.get(p)?.media);
+    if (media.length) await this.media.populate(entries, media);
+    for (const path of paths) {
+      const info = type.fields.get(path);
+      if (!info?.ref) continue;
+      const target = this.registry.get(info.ref)!;
+      caller.mayRead(target);
+      let preview = mode.preview;
+      if (preview) {
+        try {
+          caller.mayPreview(target);
+          this.checkOnly(target, undefined, true, caller);
+          // a preview token previews its own entry only
+          if (caller.only) preview = false;
+        } catch {
+          preview = false;
+        }
+      }
+      const holders = entries.map((e) => ({ e, value: readPath(e, path) }));
+      const ids = [...new Set(holders.flatMap(({ value }) => (Array.isArray(value) ? value : [value])).filter((v): v is string => typeof v === 'string' && ID_PATTERN.test(v)))];
+      const shown = this.viewOf(target, caller);
+      const found = new Map((await this.repo.findByIds(target.id, ids, this.viewFor(target, preview))).map((d) => [d._id, d]));
+      const resolve = (id: unknown) => {
+        const doc = typeof id === 'string' ? found.get(id) : undefined;
+        return doc ? this.present(shown, { ...doc }, caller, mode.locale) : null;
+      };
+      for (const { e, value } of holders) {
+        if (value === undefined) continue;
+        writePath(e, path, Array.isArray(value) ? value.map(resolve) : resolve(value));
+      }
+    }
+  }
+
+  async create(typeId: string, body: unknown, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
     const type = this.collectionType(typeId);
     caller.mayWrite(type, 'create');
+    const locale = this.locales.forWrite(options.locale);
     const { fields } = prepareBody(body, { allowVersion: false });
-    await this.withMedia(type, this.complete(type, fields));
-    const now = this.now().toISOString();
-    const entry: StoredEntry = {
-      _id: new ObjectId().toHexString(),
-      _type: type.id,
-      _version: 1,
-      _createdAt: now,
-      _updatedAt: now,
-      _createdBy: caller.id,
-      ...fields,
-    };
-    await this.revisions.claim({ type: type.id, entryId: entry._id, version: 1, action: 'create', at: now, doc: entry });
-    try {
-      await this.repo.insert(type.id, entry, uniqueFields(type));
-    } catch (err) {
-      await this.revisions.release(type.id, entry._id, 1);
-      throw uniqueConflict(err);
+    const stored = await this.withMedia(type, this.complete(type, this.locales.toStored(type, fields, locale, null, 'put')));
+    const id = new ObjectId().toHexString();
+    return this.commit({ type, id }, undefined, caller, true, async (_current, version, now) => {
+      const doc = this.stamp(type, { _id: id, _type: type.id, _version: version, _createdAt: now, _updatedAt: now, _createdBy: caller.id }, stored, now);
+      const changed = Object.keys(userFields(doc));
+      return { action: 'create', doc, locales: [ALL_LOCALES], public: !type.drafts, changed };
+    }, locale);
+  }
+
+  /** The system fields a save leaves: without drafts every save is published. */
+  private stamp(type: ContentType, system: StoredEntry, fields: Fields, now: string, current?: StoredEntry | null): StoredEntry {
+    const entry: StoredEntry = { ...system, ...fields };
+    if (!type.drafts) {
+      entry._status = 'published';
+      entry._publishedAt = now;
+    } else if (current && current._status !== 'draft') {
+      entry._status = 'changed';
+      entry._publishedAt = current._publishedAt;
+    } else {
+      entry._status = 'draft';
     }
-    return { entry: this.present(type, { ...entry }, caller), changed: Object.keys(userFields(entry)) };
+    return entry;
   }
 
   /** PUT: replaces every field. A singleton is created by its first PUT. */
-  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; created: boolean; changed: string[] }> {
+  async replace(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
     const target = this.resolve(typeId, id, (type) => caller.mayWrite(type, 'any'));
+    const locale = this.locales.forWrite(options.locale);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
-    const fields = this.complete(target.type, prepared.fields);
-    return this.write(target.type, target.id, expected, () => fields, caller);
+    return this.save(target, expected, caller, 'update', locale, (current) => this.locales.toStored(target.type, { ...prepared.fields }, locale, current && userFields(current), 'put'));
   }
 
   /** PATCH: a JSON Merge Patch applied to the current fields, then validated as a whole. */
-  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<{ entry: StoredEntry; changed: string[] }> {
+  async patch(typeId: string, id: string | undefined, body: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
     const target = this.resolve(typeId, id, (type) => caller.mayWrite(type, 'any'));
+    const locale = this.locales.forWrite(options.locale);
     const prepared = prepareBody(body, { allowVersion: true });
     const expected = this.precondition(ifMatch, prepared.version);
-    const { entry, changed } = await this.write(target.type, target.id, expected, (current) => {
+    return this.save(target, expected, caller, 'update', locale, (current) => {
       if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
-      const merged = mergePatch(userFields(current), prepared.fields) as Fields;
-      return this.complete(target.type, merged);
-    }, caller);
-    return { entry, changed };
+      const patch = this.locales.toStored(target.type, { ...prepared.fields }, locale, null, 'patch');
+      return mergePatch(userFields(current), patch) as Fields;
+    });
+  }
+
+  /** Restores the fields of an earlier version as a new version (a draft, for types with drafts). */
+  async restore(typeId: string, id: string | undefined, version: unknown, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<WriteResult> {
+    const target = this.resolve(typeId, id, (type) => caller.mayWrite(type, 'any'));
+    const from = parseVersion(version, 'version');
+    const rev = await this.revisions.get(target.type.id, target.id, from);
+    if (!rev?.doc) throw notFound(codes.versionNotFound, rev ? `Version ${from} is a deletion: there is nothing to restore` : `No version ${from} of this entry`);
+    const restored = userFields(rev.doc);
+    return this.save(target, ifMatch, caller, 'restore', undefined, () => structuredClone(restored), from);
+  }
+
+  /** A save of fields (update, restore; create for a singleton's first PUT). */
+  private async save(target: Target, expected: Precondition, caller: Caller, action: 'update' | 'restore', locale: string | undefined, compute: (current: StoredEntry | null) => Fields, from?: number): Promise<WriteResult> {
+    const { type, id } = target;
+    return this.commit(target, expected, caller, false, async (current, version, now) => {
+      if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
+      caller.mayWrite(type, current ? 'update' : 'create', current?._createdBy as string | undefined);
+      const fields = await this.withMedia(type, this.complete(type, compute(current)));
+      const doc = this.stamp(type, {
+        _id: id,
+        _type: type.id,
+        _version: version,
+        _createdAt: current ? current._createdAt : now,
+        _updatedAt: now,
+        _createdBy: (current?._createdBy as string | undefined) ?? caller.id,
+      }, fields, now, current);
+      const before = current ? userFields(current) : {};
+      const after = userFields(doc);
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      return {
+        action: current ? action : 'create',
+        doc,
+        locales: current ? this.locales.touched(type, before, after, changed) : [ALL_LOCALES],
+        public: !type.drafts,
+        changed,
+        ...(from !== undefined ? { from } : {}),
+      };
+    }, locale);
   }
 
   async remove(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<void> {
-    const { type, id: entryId } = this.resolve(typeId, id, (t) => caller.mayWrite(t, 'any'));
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.repo.findById(type.id, entryId, { _version: 1, _createdBy: 1 });
-      if (!current && ifMatch !== undefined) throw versionMismatch(ifMatch, 0);
-      if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${entryId}`);
+    const target = this.resolve(typeId, id, (t) => caller.mayWrite(t, 'any'));
+    const { type } = target;
+    await this.commit(target, ifMatch, caller, false, async (current) => {
+      if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${target.id}`);
       caller.mayWrite(type, 'delete', current._createdBy as string | undefined);
-      if (isStale(ifMatch, current._version)) throw versionMismatch(ifMatch, current._version);
-      const version = current._version + 1;
-      const claimed = await this.revisions.claim({ type: type.id, entryId, version, action: 'delete', at: this.now().toISOString(), doc: null });
-      if (!claimed) {
-        await this.settle(type, entryId, version);
-        if (typeof ifMatch === 'number') throw versionMismatch(ifMatch, version);
-        continue;
-      }
-      await this.repo.delete(type.id, entryId, current._version);
-      return;
+      return {
+        action: 'delete',
+        doc: null,
+        ...(type.drafts ? { published: null } : {}),
+        locales: [ALL_LOCALES],
+        public: !type.drafts || current._status !== 'draft',
+        changed: [],
+      };
+    });
+  }
+
+  /** The type, which must have drafts, for publish, unpublish, discard and schedules. */
+  private publishable(typeId: string, id: string | undefined, caller: Caller): Target {
+    const target = this.resolve(typeId, id, (type) => caller.mayPublish(type));
+    if (!target.type.drafts) {
+      throw new CmsError('conflict', codes.typeNoDrafts, `Type "${target.type.id}" has no drafts: every save is published (set "x-cms": {"drafts": true} to change that)`);
     }
-    throw busy();
+    return target;
+  }
+
+  /** Publishes the draft: validated whole, it becomes the snapshot readers see. */
+  async publish(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
+    const target = this.publishable(typeId, id, caller);
+    return this.commit(target, ifMatch, caller, false, async (current, version, now) => {
+      if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+      if (current._status === 'published') return null;
+      this.complete(target.type, userFields(current), true);
+      const doc: StoredEntry = { ...current, _version: version, _updatedAt: now, _status: 'published', _publishedAt: now };
+      return { action: 'publish', doc, published: { ...doc }, locales: [ALL_LOCALES], public: true, changed: [] };
+    }, undefined, options.schedule);
+  }
+
+  /** Takes the entry off the published view; the draft stays. */
+  async unpublish(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
+    const target = this.publishable(typeId, id, caller);
+    return this.commit(target, ifMatch, caller, false, async (current, version, now) => {
+      if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+      if (current._status === 'draft') throw new CmsError('conflict', codes.entryNotPublished, 'The entry is not published');
+      const { _publishedAt: _gone, ...rest } = current;
+      const doc: StoredEntry = { ...rest, _version: version, _updatedAt: now, _status: 'draft' };
+      return { action: 'unpublish', doc, published: null, locales: [ALL_LOCALES], public: true, changed: [] };
+    }, undefined, options.schedule);
+  }
+
+  /** Drops the draft's edits: the working copy goes back to the published snapshot. */
+  async discard(typeId: string, id: string | undefined, ifMatch?: Precondition, caller: Caller = SYSTEM): Promise<WriteResult> {
+    const target = this.publishable(typeId, id, caller);
+    return this.commit(target, ifMatch, caller, false, async (current, version, now) => {
+      if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+      if (current._status !== 'changed') throw new CmsError('conflict', codes.entryNothingToDiscard, current._status === 'draft' ? 'The entry was never published: there is no published version to go back to' : 'The draft has no edits to discard');
+      const snapshot = await this.repo.findById(target.type.id, target.id, undefined, 'published');
+      if (!snapshot) throw new CmsError('conflict', codes.entryNothingToDiscard, 'The published version is gone: there is nothing to go back to');
+      const doc: StoredEntry = {
+        ...userFields(snapshot),
+        ...(snapshot._media ? { _media: snapshot._media } : {}),
+        _id: current._id,
+        _type: current._type,
+        _version: version,
+        _createdAt: current._createdAt,
+        _updatedAt: now,
+        _createdBy: current._createdBy,
+        _status: 'published',
+        _publishedAt: snapshot._publishedAt,
+      } as StoredEntry;
+      const before = userFields(current);
+      const after = userFields(doc);
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      return { action: 'discard', doc, locales: this.locales.touched(target.type, before, after, changed), public: false, changed };
+    });
   }
 
   private precondition(header: Precondition, body: number | undefined): Precondition {
@@ -261,38 +501,54 @@ export class EntriesService {
   }
 
   /**
-   * Read, compute, claim the next version, write. Exactly one writer claims a version (see
+   * Read, plan, claim the next version, apply, log. Exactly one writer claims a version (see
    * RevisionsRepository). Without a precondition a lost race is retried on the fresh entry; with
-   * one it is a 412.
+   * one it is a 412. `fresh`: the id was just made, so there is nothing to read.
    */
-  private async write(
-    type: ContentType,
-    id: string,
+  private async commit(
+    target: Target,
     expected: Precondition,
-    compute: (current: StoredEntry | null) => Fields,
     caller: Caller,
-  ): Promise<{ entry: StoredEntry; created: boolean; changed: string[] }> {
+    fresh: boolean,
+    plan: (current: StoredEntry | null, version: number, now: string) => Promise<Plan | null>,
+    locale?: string,
+    schedule?: string,
+  ): Promise<WriteResult> {
+    const { type, id } = target;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.repo.findById(type.id, id);
+      const current = fresh ? null : await this.repo.findById(type.id, id);
       if (current && isStale(expected, current._version)) throw versionMismatch(expected, current._version);
-      if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
       if (!current && expected !== undefined) throw versionMismatch(expected, 0);
-      caller.mayWrite(type, current ? 'update' : 'create', current?._createdBy as string | undefined);
-      const fields = await this.withMedia(type, compute(current));
+      let version = current ? current._version + 1 : 1;
+      if (!current && !fresh && type.singleton) {
+        // a singleton deleted earlier keeps counting versions, so old claims are never reused; a
+        // claimed first write not stored yet is rolled forward, then this write updates it
+        const latest = await this.revisions.latest(type.id, id);
+        if (latest?.doc) {
+          await this.settle(type, id, latest.version);
+          continue;
+        }
+        version = (latest?.version ?? 0) + 1;
+      }
       const now = this.now().toISOString();
-      // a singleton deleted earlier keeps counting versions, so old claims are never reused
-      const version = current ? current._version + 1 : ((await this.revisions.latest(type.id, id))?.version ?? 0) + 1;
-      const entry: StoredEntry = {
-        _id: id,
-        _type: type.id,
-        _version: version,
-        _createdAt: current ? current._createdAt : now,
-        _updatedAt: now,
-        _createdBy: (current?._createdBy as string | undefined) ?? caller.id,
-        ...fields,
+      const p = await plan(current, version, now);
+      if (!p) return { entry: this.shown(type, current!, caller, locale), created: false, changed: [] };
+      const rev: Omit<Revision, '_id'> = {
+        type: type.id,
+        entryId: id,
+        version,
+        action: p.action,
+        at: now,
+        by: caller.id,
+        doc: p.doc,
+        locales: p.locales,
+        public: p.public,
+        logged: false,
+        ...(p.published !== undefined ? { published: p.published } : {}),
+        ...(p.from !== undefined ? { from: p.from } : {}),
+        ...(schedule ? { schedule } : {}),
       };
-      const action = current ? 'update' : 'create';
-      if (!(await this.revisions.claim({ type: type.id, entryId: id, version, action, at: now, doc: entry }))) {
+      if (!(await this.revisions.claim(rev))) {
         // another writer owns this version: make sure it is applied (its writer may have died), so
         // a 412 names a version that a reload will actually show
         await this.settle(type, id, version);
@@ -300,9 +556,7 @@ export class EntriesService {
         continue;
       }
       try {
-        // a false from replaceIfVersion means another writer already rolled our claim forward
-        if (current) await this.repo.replaceIfVersion(type.id, id, current._version, entry, uniqueFields(type));
-        else await this.repo.insert(type.id, entry, uniqueFields(type));
+        await this.apply(type, rev, current);
       } catch (err) {
         const rolledForward =
           !current && err instanceof DuplicateKeyError && err.field === '_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
@@ -311,12 +565,56 @@ export class EntriesService {
           throw uniqueConflict(err);
         }
       }
-      const before = current ? userFields(current) : {};
-      const after = userFields(entry);
-      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
-      return { entry: this.present(type, { ...entry }, caller), created: !current, changed };
+      await this.log(rev);
+      if (version > type.keepVersions) await this.revisions.prune(type.id, id, type.keepVersions);
+      const entry = p.doc ? this.shown(type, { ...p.doc }, caller, locale) : ({ _id: id, _type: type.id, _version: version } as StoredEntry);
+      return { entry, created: !current, changed: p.changed, version };
     }
     throw busy();
+  }
+
+  /** A written entry as its writer sees it: whole, or in the locale they wrote. */
+  private shown(type: ContentType, entry: StoredEntry, caller: Caller, locale: string | undefined): StoredEntry {
+    return this.present(type, { ...entry }, caller, locale ?? ALL_LOCALES);
+  }
+
+  /** Makes a claimed revision real: the published snapshot first, then the working copy. */
+  private async apply(type: ContentType, rev: Omit<Revision, '_id'>, current: Pick<StoredEntry, '_version'> | null): Promise<void> {
+    const unique = uniqueFields(type);
+    if (rev.published) await this.repo.putPublished(type.id, rev.published, unique);
+    else if (rev.published === null) await this.repo.removePublished(type.id, rev.entryId, rev.version);
+    if (!rev.doc) await this.repo.delete(type.id, rev.entryId, rev.version - 1);
+    // a false from replaceIfVersion means another writer already rolled this claim forward
+    else if (current) await this.repo.replaceIfVersion(type.id, rev.entryId, current._version, rev.doc, unique);
+    else await this.repo.insert(type.id, rev.doc, unique);
+  }
+
+  /** Appends the write to the change log; if that fails, the sweep appends it later. */
+  private async log(rev: Omit<Revision, '_id'>): Promise<void> {
+    try {
+      await this.changes.append({ at: rev.at, kind: 'entry', type: rev.type, id: rev.entryId, action: rev.action, version: rev.version, locales: rev.locales, public: rev.public });
+      await this.revisions.markLogged(rev.type, rev.entryId, rev.version);
+    } catch {
+      // the revision stays unlogged; repairLog picks it up
+    }
+  }
+
+  /**
+   * Writes whose process died between claiming a version and logging it: roll each forward (or
+   * drop it, if it can no longer apply) and append it to the change log. Run by the sweep.
+   */
+  async repairLog(olderThanMs = 60_000): Promise<number> {
+    const before = new Date(this.now().getTime() - olderThanMs).toISOString();
+    let repaired = 0;
+    for (const rev of await this.revisions.unlogged(before, 500)) {
+      const type = this.registry.get(rev.type);
+      if (!type) continue;
+      await this.settle(type, rev.entryId, rev.version);
+      if (!(await this.revisions.get(rev.type, rev.entryId, rev.version))) continue;
+      await this.log(rev);
+      repaired++;
+    }
+    return repaired;
   }
 
   /**
@@ -327,14 +625,10 @@ export class EntriesService {
   private async settle(type: ContentType, id: string, version: number): Promise<void> {
     const [rev, current] = await Promise.all([this.revisions.get(type.id, id, version), this.repo.findById(type.id, id, { _version: 1 })]);
     if (!rev) return;
+    const pending = current ? current._version === version - 1 : rev.doc !== null && (await this.revisions.latest(type.id, id))?.version === version;
+    if (!pending) return;
     try {
-      if (rev.action === 'delete') {
-        if (current?._version === version - 1) await this.repo.delete(type.id, id, version - 1);
-      } else if (current) {
-        if (current._version === version - 1 && rev.doc) await this.repo.replaceIfVersion(type.id, id, version - 1, rev.doc, uniqueFields(type));
-      } else if (rev.doc && (await this.revisions.latest(type.id, id))?.version === version) {
-        await this.repo.insert(type.id, rev.doc, uniqueFields(type));
-      }
+      await this.apply(type, rev, current);
     } catch (err) {
       if (err instanceof DuplicateKeyError) {
         // the same insert by the writer itself wins the race: then the claim stands
@@ -345,6 +639,108 @@ export class EntriesService {
       throw err;
     }
   }
+
+  // --- history ---
+
+  /** An entry's versions, newest first: `limit` and `before` (a version number) page through them. */
+  async versions(typeId: string, id: string | undefined, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<{ data: VersionSummary[]; meta: { nextBefore: number | null } }> {
+    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const { limit: rawLimit, before: rawBefore, ...rest } = query;
+    rejectUnknown(rest);
+    const limit = rawLimit === undefined ? 20 : parseVersion(rawLimit, 'limit', MAX_VERSIONS_PAGE);
+    const before = rawBefore === undefined ? undefined : parseVersion(rawBefore, 'before');
+    const rows = await this.revisions.list(target.type.id, target.id, limit + 1, before);
+    if (!rows.length && before === undefined) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
+    const page = rows.slice(0, limit);
+    return { data: page.map(summary), meta: { nextBefore: rows.length > limit ? page[page.length - 1]!.version : null } };
+  }
+
+  async version(typeId: string, id: string | undefined, version: unknown, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<VersionSummary & { entry: StoredEntry | null }> {
+    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const { locale: rawLocale, ...rest } = query;
+    rejectUnknown(rest);
+    const locale = this.locales.forRead(rawLocale ?? ALL_LOCALES);
+    const n = parseVersion(version, 'version');
+    const rev = await this.revisions.get(target.type.id, target.id, n);
+    if (!rev) throw notFound(codes.versionNotFound, `No version ${n} of this entry`);
+    const type = this.viewOf(target.type, caller);
+    return { ...summary(rev), entry: rev.doc ? this.present(type, { ...rev.doc }, caller, locale) : null };
+  }
+
+  /** Field by field, what changed from one version to another (`to` defaults to the newest). */
+  async diff(typeId: string, id: string | undefined, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<{ from: number; to: number; changes: FieldChange[] }> {
+    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const { from: rawFrom, to: rawTo, ...rest } = query;
+    rejectUnknown(rest);
+    if (rawFrom === undefined) throw invalid(codes.versionInvalid, 'from is required: the version to compare from', [{ path: 'from', message: 'is required' }]);
+    const from = parseVersion(rawFrom, 'from');
+    const to = rawTo === undefined ? (await this.revisions.latest(target.type.id, target.id))?.version ?? 0 : parseVersion(rawTo, 'to');
+    const [a, b] = await Promise.all([this.revisions.get(target.type.id, target.id, from), this.revisions.get(target.type.id, target.id, to)]);
+    if (!a) throw notFound(codes.versionNotFound, `No version ${from} of this entry`);
+    if (!b) throw notFound(codes.versionNotFound, `No version ${to} of this entry`);
+    const type = this.viewOf(target.type, caller);
+    const fieldsOf = (rev: Revision) => (rev.doc ? userFields(this.present(type, { ...rev.doc }, caller, ALL_LOCALES)) : {});
+    const changes: FieldChange[] = [];
+    diffFields(fieldsOf(a), fieldsOf(b), '', changes);
+    return { from, to, changes };
+  }
+}
+
+function summary(rev: Omit<Revision, 'doc' | 'published'>): VersionSummary {
+  return {
+    version: rev.version,
+    action: rev.action,
+    at: rev.at,
+    by: rev.by,
+    ...(rev.from !== undefined ? { from: rev.from } : {}),
+    ...(rev.schedule ? { schedule: rev.schedule } : {}),
+  };
+}
+
+function rejectUnknown(rest: Record<string, unknown>): void {
+  const unknown = Object.keys(rest);
+  if (unknown.length) {
+    throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
+  }
+}
+
+function parseVersion(raw: unknown, param: string, max = Number.MAX_SAFE_INTEGER): number {
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !/^[1-9]\d{0,14}$/.test(text) || Number(text) > max) {
+    throw invalid(codes.versionInvalid, `${param} must be a whole number from 1${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`, [{ path: param, message: 'not a version number' }]);
+  }
+  return Number(text);
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const pointer = (prefix: string, key: string) => `${prefix}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/** Objects are compared member by member; anything else (arrays too) as one value. */
+function diffFields(a: Record<string, unknown>, b: Record<string, unknown>, prefix: string, out: FieldChange[]): void {
+  for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    const path = pointer(prefix, key);
+    const [x, y] = [a[key], b[key]];
+    if (x === undefined) out.push({ path, op: 'added', to: y });
+    else if (y === undefined) out.push({ path, op: 'removed', from: x });
+    else if (isPlainObject(x) && isPlainObject(y)) diffFields(x, y, path, out);
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ path, op: 'changed', from: x, to: y });
+  }
+}
+
+function readPath(doc: Record<string, unknown>, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (!isPlainObject(value)) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+function writePath(doc: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let target: unknown = doc;
+  for (const part of parts.slice(0, -1)) target = isPlainObject(target) ? target[part] : undefined;
+  if (isPlainObject(target)) target[parts[parts.length - 1]!] = value;
 }
 
 /** A duplicate key from the repository, as the 409 a client sees. */

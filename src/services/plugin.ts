@@ -1,7 +1,7 @@
 // Domain services, wired after the infrastructure they use.
 import { mkdir } from 'node:fs/promises';
 import fp from 'fastify-plugin';
-import type { AuthConfig, MediaConfig } from '../config.js';
+import type { AuthConfig, LocaleConfig, MediaConfig, PublishingConfig } from '../config.js';
 import type { ContentTypeRegistry } from '../content-types/registry.js';
 import { EntriesRepository } from '../storage/entries.js';
 import { MediaRepository } from '../storage/media.js';
@@ -14,6 +14,12 @@ import { AuthService } from './auth.js';
 import { AuditLog } from './audit.js';
 import { createSessions } from '../auth/sessions.js';
 import { UsersRepository } from '../storage/users.js';
+import { ChangeLog } from '../storage/changes.js';
+import { PreviewTokensRepository } from '../storage/previews.js';
+import { SchedulesRepository } from '../storage/schedules.js';
+import { Locales } from './locales.js';
+import { PreviewService } from './previews.js';
+import { SchedulesService } from './schedules.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +28,10 @@ declare module 'fastify' {
     media: MediaService;
     auth: AuthService;
     audit: AuditLog;
+    changes: ChangeLog;
+    schedules: SchedulesService;
+    previews: PreviewService;
+    locales: Locales;
   }
 }
 
@@ -31,6 +41,8 @@ export interface ServicesOptions {
   media: MediaConfig;
   auth: AuthConfig;
   publicUrl: string;
+  locales: LocaleConfig;
+  publishing: PublishingConfig;
   now?: Clock;
   /** Seconds between sweeps of abandoned uploads and orphaned objects; 0 turns the sweeper off. */
   sweepInterval?: number;
@@ -45,30 +57,60 @@ export default fp<ServicesOptions>(
         .map((f) => ({ field: f.path, unique: f.unique }));
       // usage of media is found through `_media`, which every write keeps in step with the entry
       if ([...type.fields.values()].some((f) => f.media)) specs.push({ field: '_media', unique: false });
-      const { created, dropped } = await repo.syncIndexes(type.id, specs);
-      if (created.length || dropped.length) app.log.info({ type: type.id, created, dropped }, 'indexes updated');
+      for (const view of type.drafts ? (['draft', 'published'] as const) : (['draft'] as const)) {
+        const { created, dropped } = await repo.syncIndexes(type.id, specs, view);
+        if (created.length || dropped.length) app.log.info({ type: type.id, view, created, dropped }, 'indexes updated');
+      }
     }
+    const now = opts.now ?? (() => new Date());
     const revisions = new RevisionsRepository(app.mongo.db);
     await revisions.ensureIndexes();
+    const changes = new ChangeLog(app.mongo.db);
     await mkdir(opts.media.tmpDir, { recursive: true });
-    const media = new MediaService(new MediaRepository(app.mongo.db), new ObjectStore(app.s3), opts.registry, repo, opts.media, opts.publicUrl, opts.limits, opts.now);
+    const media = new MediaService(new MediaRepository(app.mongo.db), new ObjectStore(app.s3), opts.registry, repo, opts.media, opts.publicUrl, opts.limits, changes, now);
+    const locales = new Locales(opts.locales);
+    const entries = new EntriesService(opts.registry, repo, revisions, changes, locales, opts.limits, media, now);
     app.decorate('registry', opts.registry);
     app.decorate('media', media);
-    app.decorate('entries', new EntriesService(opts.registry, repo, revisions, opts.limits, media, opts.now));
+    app.decorate('entries', entries);
+    app.decorate('changes', changes);
+    app.decorate('locales', locales);
+    const previews = new PreviewService(new PreviewTokensRepository(app.mongo.db), entries, opts.publishing.previewTokenMinutes, now);
+    app.decorate('previews', previews);
     const users = new UsersRepository(app.mongo.db);
     await users.ensureIndexes();
-    const now = opts.now ?? (() => new Date());
     const sessions = createSessions(users, { idleMinutes: opts.auth.idleMinutes, maxHours: opts.auth.maxHours, secure: opts.publicUrl.startsWith('https:'), now });
-    const auth = new AuthService(users, sessions, opts.auth, now);
+    const auth = new AuthService(users, sessions, opts.auth, now, new PreviewTokensRepository(app.mongo.db));
     app.decorate('auth', auth);
     const audit = new AuditLog(app.mongo.db, opts.limits, now);
     app.decorate('audit', audit);
+    const scheduleRepo = new SchedulesRepository(app.mongo.db);
+    await scheduleRepo.ensureIndexes();
+    const schedules = new SchedulesService(scheduleRepo, revisions, entries, opts.publishing.scheduleLeaseSeconds * 1000, now, async (s, report) => {
+      const action = report.state === 'done' ? `entry.${s.action}` : `schedule.failed`;
+      await audit.record({ system: `schedule ${s._id}` }, { ip: '' }, action, { kind: 'entry', type: s.type, id: s.entryId });
+    });
+    app.decorate('schedules', schedules);
+    if (opts.publishing.schedulePollSeconds > 0) {
+      // after the routes are in place: due schedules missed while no server ran go first
+      app.addHook('onReady', async () => {
+        const stop = schedules.start(opts.publishing.schedulePollSeconds, (err) => app.log.warn({ err }, 'scheduled publishing failed'));
+        app.addHook('onClose', stop);
+      });
+    }
 
     const interval = opts.sweepInterval ?? 300;
     if (interval > 0) {
       let running: Promise<unknown> = Promise.resolve();
       const timer = setInterval(() => {
-        running = Promise.all([media.sweep(), auth.sweep(), audit.prune(opts.auth.auditRetentionDays)]).catch((err: unknown) => app.log.warn({ err }, 'sweep failed'));
+        running = Promise.all([
+          media.sweep(),
+          auth.sweep(),
+          audit.prune(opts.auth.auditRetentionDays),
+          previews.sweep(),
+          entries.repairLog(),
+          scheduleRepo.pruneFences(new Date(now().getTime() - 7 * 86400_000).toISOString()),
+        ]).catch((err: unknown) => app.log.warn({ err }, 'sweep failed'));
       }, interval * 1000);
       timer.unref();
       app.addHook('onClose', async () => {

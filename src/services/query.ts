@@ -28,6 +28,8 @@ const SYSTEM_FIELDS: Record<string, FieldInfo> = {
   _createdAt: { path: '_createdAt', kind: 'string', unique: false, index: false, private: false, required: true, format: 'date-time' },
   _updatedAt: { path: '_updatedAt', kind: 'string', unique: false, index: false, private: false, required: true, format: 'date-time' },
   _version: { path: '_version', kind: 'integer', unique: false, index: false, private: false, required: true },
+  _status: { path: '_status', kind: 'string', unique: false, index: false, private: false, required: true, enum: ['draft', 'published', 'changed'] },
+  _publishedAt: { path: '_publishedAt', kind: 'string', unique: false, index: false, private: false, required: false, format: 'date-time' },
 };
 
 /** Fields always returned, whatever `fields=` asks for. */
@@ -115,7 +117,10 @@ function convertScalar(info: FieldInfo, kind: FieldKind, raw: string, param: str
 // NUL is spelt \x00: MongoDB refuses a regular expression holding a raw NUL byte
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\0/g, '\\x00');
 
-function filterClause(type: ContentType, name: string, opRaw: string, raw: string, param: string): Document {
+/** Where a field's value sits: a localized field's value in the queried locale. */
+const pathIn = (info: FieldInfo, locale: string) => (info.localized ? `${info.path}.${locale}` : info.path);
+
+function filterClause(type: ContentType, name: string, opRaw: string, raw: string, param: string, locale: string): Document {
   const info = fieldOf(type, name, param);
   if (!(OPERATORS as readonly string[]).includes(opRaw)) {
     throw invalid(codes.queryUnknownOperator, `Unknown operator "${opRaw}" in ${param}`, [
@@ -129,7 +134,7 @@ function filterClause(type: ContentType, name: string, opRaw: string, raw: strin
     ]);
   }
   const valueKind: FieldKind = info.kind === 'array' ? (info.itemKind ?? 'mixed') : info.kind;
-  const path = info.path;
+  const path = pathIn(info, locale);
   if (op === 'exists') {
     if (raw !== 'true' && raw !== 'false') throw bad(param, 'exists takes true or false');
     return { [path]: { $exists: raw === 'true' } };
@@ -156,7 +161,7 @@ function filterClause(type: ContentType, name: string, opRaw: string, raw: strin
   return { [path]: { [`$${op}`]: value } };
 }
 
-function parseSort(type: ContentType, raw: string): SortKey[] {
+function parseSort(type: ContentType, raw: string, locale: string): SortKey[] {
   const keys: SortKey[] = [];
   for (const part of raw.split(',')) {
     const desc = part.startsWith('-');
@@ -166,8 +171,9 @@ function parseSort(type: ContentType, raw: string): SortKey[] {
     if (!['string', 'number', 'integer', 'boolean'].includes(info.kind)) {
       throw bad('sort', `cannot sort on ${info.kind} field "${name}"`);
     }
-    if (keys.some((k) => k.field === info.path)) throw bad('sort', `"${name}" appears twice`);
-    keys.push({ field: info.path, dir: desc ? -1 : 1 });
+    const path = pathIn(info, locale);
+    if (keys.some((k) => k.field === path)) throw bad('sort', `"${name}" appears twice`);
+    keys.push({ field: path, dir: desc ? -1 : 1 });
   }
   if (keys.length > MAX_SORT_KEYS) throw bad('sort', `at most ${MAX_SORT_KEYS} sort keys`);
   return keys;
@@ -194,7 +200,7 @@ export function parseFields(type: ContentType, raw: string): string[] {
   return [...out];
 }
 
-/** `populate=a,b`: fields that hold media ids. */
+/** `populate=a,b`: fields that hold media ids or references. */
 export function parsePopulate(type: ContentType, raw: string): string[] {
   const out = new Set<string>();
   for (const name of raw.split(',')) {
@@ -202,7 +208,7 @@ export function parsePopulate(type: ContentType, raw: string): string[] {
     if (!info) {
       throw invalid(codes.queryUnknownField, `Unknown field "${name.slice(0, 64)}" in populate: type "${type.id}" has no such field`, [{ path: 'populate', message: `unknown field "${name.slice(0, 64)}"` }]);
     }
-    if (!info.media) throw bad('populate', `"${name}" holds no media, so there is nothing to populate`);
+    if (!info.media && !info.ref) throw bad('populate', `"${name}" holds no media or reference, so there is nothing to populate`);
     out.add(name);
   }
   return [...out];
@@ -243,7 +249,8 @@ function decodeCursor(type: ContentType, raw: string, sort: SortKey[]): Scalar[]
   for (let i = 0; i < sort.length; i++) {
     const v: unknown = c.v[i];
     const { field } = sort[i]!;
-    const kind = (systemField(field) ?? type.fields.get(field))?.kind;
+    const localized = type.fields.get(field.split('.')[0]!);
+    const kind = (systemField(field) ?? type.fields.get(field) ?? (localized?.localized ? localized : undefined))?.kind;
     if (field === '_id' ? typeof v !== 'string' || !ID_PATTERN.test(v) : v !== null && typeof v !== JSON_TYPE_OF_KIND[kind ?? 'mixed']) {
       throw fail();
     }
@@ -270,7 +277,8 @@ function afterCursor(sort: SortKey[], values: Scalar[]): Document {
 
 const and = (clauses: Document[]): Document => (clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
 
-export function parseListQuery(type: ContentType, query: Record<string, unknown>, limits: ListLimits): ListQuery {
+/** `locale`: the locale whose values a localized field's filter and sort compare. */
+export function parseListQuery(type: ContentType, query: Record<string, unknown>, limits: ListLimits, locale = ''): ListQuery {
   const clauses: Document[] = [];
   let sort: SortKey[] = [];
   let limit = limits.defaultLimit;
@@ -284,8 +292,8 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
       throw bad(param, 'given more than once');
     }
     const filter = /^filter\[([^[\]]+)\](?:\[([^[\]]+)\])?$/.exec(param);
-    if (filter) clauses.push(filterClause(type, filter[1]!, filter[2] ?? 'eq', value, param));
-    else if (param === 'sort') sort = parseSort(type, value);
+    if (filter) clauses.push(filterClause(type, filter[1]!, filter[2] ?? 'eq', value, param, locale));
+    else if (param === 'sort') sort = parseSort(type, value, locale);
     else if (param === 'limit') limit = parseCount('limit', value, 1, limits.maxLimit);
     else if (param === 'offset') offset = parseCount('offset', value, 0, limits.maxOffset);
     else if (param === 'cursor') cursor = value;

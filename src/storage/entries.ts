@@ -1,5 +1,7 @@
-// Entries of each content type live in their own collection, `content_<type>`. No rules here:
-// reads, conditional writes and indexes. Duplicate keys come back as a conflict naming the field.
+// Entries of each content type live in their own collection, `content_<type>`: the working copy
+// (for a type with drafts, the draft). A type with drafts keeps what readers see, the published
+// snapshots, in `published_<type>`. No rules here: reads, conditional writes and indexes. Duplicate
+// keys come back as a conflict naming the field.
 import { MongoServerError, type Db, type Document, type Filter, type Sort } from 'mongodb';
 
 export interface StoredEntry {
@@ -18,6 +20,9 @@ export interface FindOptions {
   skip?: number;
   projection?: Document;
 }
+
+/** Which copy: the working one (drafts), or the published snapshots of a type with drafts. */
+export type View = 'draft' | 'published';
 
 export interface IndexSpec {
   field: string;
@@ -42,18 +47,18 @@ export class DuplicateKeyError extends Error {
 export class EntriesRepository {
   constructor(private readonly db: Db) {}
 
-  private collection(type: string) {
-    return this.db.collection<StoredEntry>(`content_${type}`);
+  private collection(type: string, view: View = 'draft') {
+    return this.db.collection<StoredEntry>(`${view === 'draft' ? 'content' : 'published'}_${type}`);
   }
 
   /**
    * Which unique field a duplicate-key error was about. MongoDB names it in keyPattern; FerretDB
    * does not, so ask: which unique value is already held by another entry?
    */
-  private async duplicateField(type: string, entry: StoredEntry, unique: string[], isInsert: boolean, err: MongoServerError): Promise<DuplicateKeyError> {
+  private async duplicateField(type: string, entry: StoredEntry, unique: string[], isInsert: boolean, err: MongoServerError, view: View = 'draft'): Promise<DuplicateKeyError> {
     const fromPattern = err.keyPattern ? Object.keys(err.keyPattern)[0] : undefined;
     if (fromPattern) return new DuplicateKeyError(fromPattern);
-    const collection = this.collection(type);
+    const collection = this.collection(type, view);
     if (isInsert && (await collection.countDocuments({ _id: entry._id }, { limit: 1 }))) return new DuplicateKeyError('_id');
     for (const field of unique) {
       const taken = await collection.countDocuments({ [field]: entry[field], _id: { $ne: entry._id } }, { limit: 1 });
@@ -71,12 +76,18 @@ export class EntriesRepository {
     }
   }
 
-  async findById(type: string, id: string, projection?: Document): Promise<StoredEntry | null> {
-    return this.collection(type).findOne({ _id: id }, projection ? { projection } : {});
+  async findById(type: string, id: string, projection?: Document, view: View = 'draft'): Promise<StoredEntry | null> {
+    return this.collection(type, view).findOne({ _id: id }, projection ? { projection } : {});
   }
 
-  async find(type: string, options: FindOptions): Promise<StoredEntry[]> {
-    const cursor = this.collection(type)
+  /** Entries by id, in one query. */
+  async findByIds(type: string, ids: string[], view: View, projection?: Document): Promise<StoredEntry[]> {
+    if (!ids.length) return [];
+    return this.collection(type, view).find({ _id: { $in: ids } }, projection ? { projection } : {}).toArray();
+  }
+
+  async find(type: string, options: FindOptions, view: View = 'draft'): Promise<StoredEntry[]> {
+    const cursor = this.collection(type, view)
       .find(options.filter, options.projection ? { projection: options.projection } : {})
       .sort(options.sort)
       .limit(options.limit);
@@ -84,8 +95,41 @@ export class EntriesRepository {
     return cursor.toArray();
   }
 
-  async count(type: string, filter: Filter<StoredEntry>): Promise<number> {
-    return this.collection(type).countDocuments(filter);
+  async count(type: string, filter: Filter<StoredEntry>, view: View = 'draft'): Promise<number> {
+    return this.collection(type, view).countDocuments(filter);
+  }
+
+  /**
+   * Makes `doc` the published snapshot unless a newer one is there already (a late writer of an
+   * older publish must not undo a newer one).
+   */
+  async putPublished(type: string, doc: StoredEntry, unique: string[]): Promise<void> {
+    const collection = this.collection(type, 'published');
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const replaced = await collection.replaceOne({ _id: doc._id, _version: { $lt: doc._version } }, doc);
+        if (replaced.matchedCount) return;
+      } catch (err) {
+        // the snapshot is there, so the clash is on a unique field
+        if (isDuplicateKey(err)) throw await this.duplicateField(type, doc, unique, false, err, 'published');
+        throw err;
+      }
+      try {
+        await collection.insertOne(doc);
+        return;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        const existing = await collection.findOne({ _id: doc._id }, { projection: { _version: 1 } });
+        if (!existing) throw await this.duplicateField(type, doc, unique, false, err, 'published');
+        if (existing._version >= doc._version) return;
+      }
+    }
+    throw new Error(`the published snapshot of ${type}/${doc._id} kept changing`);
+  }
+
+  /** Removes the published snapshot if it is older than `version`. */
+  async removePublished(type: string, id: string, version: number): Promise<void> {
+    await this.collection(type, 'published').deleteOne({ _id: id, _version: { $lt: version } });
   }
 
   /** Replaces the entry only if it is still at `version`; null when it moved on or is gone. */
@@ -107,8 +151,8 @@ export class EntriesRepository {
   }
 
   /** Creates the declared indexes and drops ours that are no longer declared. */
-  async syncIndexes(type: string, specs: IndexSpec[]): Promise<{ created: string[]; dropped: string[] }> {
-    const collection = this.collection(type);
+  async syncIndexes(type: string, specs: IndexSpec[], view: View = 'draft'): Promise<{ created: string[]; dropped: string[] }> {
+    const collection = this.collection(type, view);
     const wanted = new Map(specs.map((s) => [indexName(s), s]));
     let existing: string[] = [];
     try {

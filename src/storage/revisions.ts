@@ -1,11 +1,12 @@
 // Every write of an entry first claims its next version here: inserting `<type>/<id>/<version>`
 // succeeds for exactly one writer, because a unique _id is the one write both MongoDB and FerretDB
 // make atomic under concurrency (FerretDB's conditional updates are not). The record holds the full
-// document, so a claim whose writer died can be rolled forward, and it is the entry's history.
-import { MongoServerError, type Db } from 'mongodb';
-import type { StoredEntry } from './entries.js';
+// document (and, for a type with drafts, the published snapshot the write leaves), so a claim whose
+// writer died can be rolled forward, and it is the entry's version history.
+import { type Db } from 'mongodb';
+import { isDuplicateKey, type StoredEntry } from './entries.js';
 
-export type RevisionAction = 'create' | 'update' | 'delete';
+export type RevisionAction = 'create' | 'update' | 'delete' | 'publish' | 'unpublish' | 'discard' | 'restore';
 
 export interface Revision {
   _id: string;
@@ -14,8 +15,22 @@ export interface Revision {
   version: number;
   action: RevisionAction;
   at: string;
+  /** Who: a user id, `token:<id>`, `schedule:<id>` or `system`. */
+  by: string;
   /** The entry as written; null for a delete. */
   doc: StoredEntry | null;
+  /** Types with drafts: the published snapshot this write leaves (null: none). Absent: unchanged. */
+  published?: StoredEntry | null;
+  /** A restore: the version it brought back. */
+  from?: number;
+  /** The schedule that did it. */
+  schedule?: string;
+  /** Locales whose values changed (`*`: all). */
+  locales: string[];
+  /** Whether what readers see changed. */
+  public: boolean;
+  /** Appended to the change log; a write whose process died before that is appended by the sweep. */
+  logged: boolean;
 }
 
 const revisionId = (type: string, entryId: string, version: number) => `${type}/${entryId}/${version}`;
@@ -37,7 +52,7 @@ export class RevisionsRepository {
       await this.collection.insertOne({ _id: revisionId(rev.type, rev.entryId, rev.version), ...rev });
       return true;
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) return false;
+      if (isDuplicateKey(err)) return false;
       throw err;
     }
   }
@@ -52,5 +67,33 @@ export class RevisionsRepository {
 
   async latest(type: string, entryId: string): Promise<Revision | null> {
     return this.collection.findOne({ type, entryId }, { sort: { version: -1 } });
+  }
+
+  /** An entry's versions, newest first, without their documents. */
+  async list(type: string, entryId: string, limit: number, before?: number): Promise<Omit<Revision, 'doc' | 'published'>[]> {
+    const filter = before === undefined ? { type, entryId } : { type, entryId, version: { $lt: before } };
+    return this.collection.find(filter, { projection: { doc: 0, published: 0 } }).sort({ version: -1 }).limit(limit).toArray();
+  }
+
+  /** The version a schedule wrote, if it did. */
+  async bySchedule(type: string, entryId: string, schedule: string): Promise<Revision | null> {
+    return this.collection.findOne({ type, entryId, schedule });
+  }
+
+  async markLogged(type: string, entryId: string, version: number): Promise<void> {
+    await this.collection.updateOne({ _id: revisionId(type, entryId, version) }, { $set: { logged: true } });
+  }
+
+  /** Writes older than `before` that never reached the change log. */
+  async unlogged(before: string, limit: number): Promise<Revision[]> {
+    return this.collection.find({ logged: false, at: { $lt: before } }).sort({ at: 1 }).limit(limit).toArray();
+  }
+
+  /** Drops all but the newest `keep` versions of an entry. */
+  async prune(type: string, entryId: string, keep: number): Promise<number> {
+    const cut = await this.collection.find({ type, entryId }, { projection: { version: 1 } }).sort({ version: -1 }).skip(keep).limit(1).toArray();
+    if (!cut[0]) return 0;
+    const result = await this.collection.deleteMany({ type, entryId, version: { $lte: cut[0].version }, logged: true });
+    return result.deletedCount;
   }
 }

@@ -18,8 +18,8 @@ export interface UserDoc {
   credentialsChangedAt: string;
 }
 
-export type Scope = 'content:read' | 'content:preview' | 'content:write' | 'media:write';
-export const SCOPES: Scope[] = ['content:read', 'content:preview', 'content:write', 'media:write'];
+export type Scope = 'content:read' | 'content:preview' | 'content:write' | 'content:publish' | 'media:write';
+export const SCOPES: Scope[] = ['content:read', 'content:preview', 'content:write', 'content:publish', 'media:write'];
 
 export interface TokenDoc {
   _id: string;

@@ -10,12 +10,13 @@ import { pipeline } from 'node:stream/promises';
 import type { ValidateFunction } from 'ajv';
 import { ObjectId, type Document } from 'mongodb';
 import { createContentAjv } from '../../content-types/ajv.js';
-import { collectFields, type FieldInfo, type SchemaNode } from '../../content-types/fields.js';
-import type { ContentType, ContentTypeRegistry } from '../../content-types/registry.js';
+import { type FieldInfo, type SchemaNode } from '../../content-types/fields.js';
+import type { ChangeLog } from '../../storage/changes.js';
+import { builtInType, type ContentType, type ContentTypeRegistry } from '../../content-types/registry.js';
 import type { MediaConfig } from '../../config.js';
 import { CmsError, codes, invalid, notFound, type ErrorDetail } from '../../errors.js';
 import type { EntriesRepository, StoredEntry } from '../../storage/entries.js';
-import type { FocalPoint, MediaDoc, MediaRepository, PendingUpload } from '../../storage/media.js';
+import type { MediaDoc, MediaRepository, PendingUpload } from '../../storage/media.js';
 import type { ObjectStore, StoredObject } from '../../storage/objects.js';
 import { detailOf } from '../documents.js';
 import { ID_PATTERN, mongoSort, parseListQuery, projectionFor, toPage } from '../query.js';
@@ -95,18 +96,7 @@ const LIBRARY_SCHEMA: SchemaNode = {
 };
 
 function mediaListType(): ContentType {
-  const ajv = createContentAjv();
-  return {
-    id: 'media',
-    file: '(built in)',
-    title: 'Media',
-    schema: LIBRARY_SCHEMA,
-    singleton: false,
-    public: false,
-    fields: collectFields(LIBRARY_SCHEMA),
-    validate: ajv.compile({}),
-    serializer: {}, privatePaths: [],
-  };
+  return builtInType('media', 'Media', LIBRARY_SCHEMA);
 }
 
 const FITS: Fit[] = ['cover', 'contain', 'inside', 'fill'];
@@ -170,6 +160,7 @@ export class MediaService {
     readonly config: MediaConfig,
     private readonly publicUrl: string,
     private readonly listLimits: { defaultLimit: number; maxLimit: number; maxOffset: number },
+    private readonly changes: ChangeLog,
     private readonly now: Clock = () => new Date(),
   ) {
     this.validateEdit = createContentAjv().compile(EDIT_SCHEMA);
@@ -275,6 +266,7 @@ export class MediaService {
         if (createdBy) doc.createdBy = createdBy;
         if (await this.repo.insert(doc)) {
           results.push({ doc, created: true });
+          await this.logChange(id, 'create');
         } else {
           // the same bytes arrived at the same time through another request: its record stands
           touched.pop();
@@ -288,6 +280,11 @@ export class MediaService {
       throw err;
     }
     return results;
+  }
+
+  /** A new upload is in no published entry yet; an edit or a deletion may show on the site. */
+  private async logChange(id: string, action: 'create' | 'update' | 'delete'): Promise<void> {
+    await this.changes.append({ at: this.now().toISOString(), kind: 'media', id, action, locales: ['*'], public: action !== 'create' });
   }
 
   private newDoc(id: string, c: Candidate, meta: EditableMeta): MediaDoc {
@@ -469,6 +466,7 @@ export class MediaService {
     if (!(await this.repo.replaceIfVersion(next, current._version))) {
       throw new CmsError('precondition', codes.mediaVersion, 'The media changed while saving: reload it and retry');
     }
+    await this.logChange(next._id, 'update');
     return next;
   }
 
@@ -478,8 +476,14 @@ export class MediaService {
     for (const type of this.registry.all()) {
       if (!visible(type) || ![...type.fields.values()].some((f) => f.media)) continue;
       const projection: Document = { _id: 1, ...(type.displayField ? { [type.displayField]: 1 } : {}) };
-      const rows = await this.entries.find(type.id, { filter: { _media: id }, sort: { _id: 1 }, limit: max - users.length, projection });
-      for (const row of rows) {
+      const options = { filter: { _media: id }, sort: { _id: 1 as const }, limit: max - users.length, projection };
+      // a published snapshot may hold media its draft no longer does
+      const rows = await this.entries.find(type.id, options);
+      if (type.drafts) {
+        const seen = new Set(rows.map((r) => r._id));
+        rows.push(...(await this.entries.find(type.id, options, 'published')).filter((r) => !seen.has(r._id)));
+      }
+      for (const row of rows.slice(0, max - users.length)) {
         const title = type.displayField ? row[type.displayField] : undefined;
         users.push({ type: type.id, id: row._id, ...(typeof title === 'string' ? { title } : {}) });
       }
@@ -500,6 +504,7 @@ export class MediaService {
     }
     await this.repo.addIntent(id, this.now().toISOString());
     await this.repo.delete(id);
+    await this.logChange(id, 'delete');
     await this.objects.deletePrefix(prefixOf(id));
     await this.repo.removeIntent(id);
   }

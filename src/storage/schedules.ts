@@ -1,0 +1,106 @@
+// Scheduled publish and unpublish. A runner claims a due schedule with a lease (findOneAndUpdate);
+// a claim whose lease ran out (its process died) can be claimed again. FerretDB does not make
+// findOneAndUpdate atomic under concurrency, so each claim is also fenced by inserting
+// `<schedule>/<attempts before the claim>`: only one of several runners that read the same state
+// can insert it.
+import { ObjectId, type Db } from 'mongodb';
+import { isDuplicateKey } from './entries.js';
+
+export type ScheduleAction = 'publish' | 'unpublish';
+export type ScheduleState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface Schedule {
+  _id: string;
+  type: string;
+  entryId: string;
+  action: ScheduleAction;
+  /** When it is due (UTC ISO-8601). */
+  at: string;
+  state: ScheduleState;
+  createdBy: string;
+  createdAt: string;
+  /** Claims so far. */
+  attempts: number;
+  claimedBy?: string;
+  leaseUntil?: string;
+  finishedAt?: string;
+  /** The entry version the run wrote (none when there was nothing to do). */
+  version?: number;
+  error?: { code: string; message: string };
+}
+
+export class SchedulesRepository {
+  constructor(private readonly db: Db) {}
+
+  private get collection() {
+    return this.db.collection<Schedule>('schedules');
+  }
+
+  private get fences() {
+    return this.db.collection<{ _id: string; at: string }>('schedule_claims');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.collection.createIndex({ state: 1, at: 1 }, { name: 'cms_state_at' });
+    await this.collection.createIndex({ type: 1, entryId: 1 }, { name: 'cms_entry' });
+  }
+
+  async create(s: Omit<Schedule, '_id' | 'state' | 'attempts'>): Promise<Schedule> {
+    const doc: Schedule = { _id: new ObjectId().toHexString(), state: 'pending', attempts: 0, ...s };
+    await this.collection.insertOne(doc);
+    return doc;
+  }
+
+  async get(id: string): Promise<Schedule | null> {
+    return this.collection.findOne({ _id: id });
+  }
+
+  async list(filter: { type?: string; entryId?: string; state?: ScheduleState }, limit: number): Promise<Schedule[]> {
+    const query: Record<string, string> = {};
+    if (filter.type) query.type = filter.type;
+    if (filter.entryId) query.entryId = filter.entryId;
+    if (filter.state) query.state = filter.state;
+    return this.collection.find(query).sort({ at: 1, _id: 1 }).limit(limit).toArray();
+  }
+
+  /** Cancels a pending schedule; false when it is not pending (any more). */
+  async cancel(id: string, at: string): Promise<boolean> {
+    const result = await this.collection.updateOne({ _id: id, state: 'pending' }, { $set: { state: 'cancelled', finishedAt: at } });
+    return result.modifiedCount === 1;
+  }
+
+  /** Claims one due schedule (or one whose claimer's lease ran out) for `runner`; null when none. */
+  async claim(now: Date, leaseMs: number, runner: string): Promise<Schedule | null> {
+    const at = now.toISOString();
+    for (let tries = 0; tries < 10; tries++) {
+      const before = await this.collection.findOneAndUpdate(
+        { $or: [{ state: 'pending', at: { $lte: at } }, { state: 'running', leaseUntil: { $lt: at } }] },
+        { $set: { state: 'running', claimedBy: runner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString() }, $inc: { attempts: 1 } },
+        { sort: { at: 1 }, returnDocument: 'before' },
+      );
+      if (!before) return null;
+      try {
+        await this.fences.insertOne({ _id: `${before._id}/${before.attempts}`, at });
+      } catch (err) {
+        if (isDuplicateKey(err)) continue; // another runner read the same state and fenced first
+        throw err;
+      }
+      return { ...before, state: 'running', claimedBy: runner, attempts: before.attempts + 1 };
+    }
+    return null;
+  }
+
+  /** Ends a claimed run, unless the claim was lost meanwhile (then another runner owns it). */
+  async finish(s: Schedule, outcome: Pick<Schedule, 'state' | 'version' | 'error'>, at: string): Promise<boolean> {
+    const set: Partial<Schedule> = { state: outcome.state, finishedAt: at };
+    if (outcome.version !== undefined) set.version = outcome.version;
+    if (outcome.error) set.error = outcome.error;
+    const result = await this.collection.updateOne({ _id: s._id, claimedBy: s.claimedBy!, attempts: s.attempts }, { $set: set });
+    return result.modifiedCount === 1;
+  }
+
+  /** Removes the claim fences of schedules that ended before `before`. */
+  async pruneFences(before: string): Promise<void> {
+    await this.fences.deleteMany({ at: { $lt: before } });
+  }
+}
