@@ -2,11 +2,12 @@
 // sync feed, cache invalidation and webhooks read it.
 //
 // A record's sequence number is its _id. A writer inserts `last + 1`, where `last` is a number it
-// has seen stored; the unique _id lets exactly one writer have each number, and a loser looks again
-// and tries the next one. So a number is only ever taken once the one before it is stored: a reader
-// that sees record n sees every record before it, whichever process wrote them. (A counter document
-// with $inc would do, but FerretDB's upserts are not atomic under concurrency, and a number taken by
-// a writer that then died would leave a gap.)
+// knows is stored; the unique _id lets exactly one writer have each number, and a loser moves on to
+// the next. So a number is only ever taken once the one before it is stored: a reader that sees
+// record n sees every record before it, whichever process wrote them. (A counter document with $inc
+// would do, but FerretDB's upserts are not atomic under concurrency, and a number taken by a writer
+// that then died would leave a gap.) Where to start looking comes from a small `change_head`
+// document, only ever a hint: range queries are scans on FerretDB, lookups by _id are cheap.
 import type { Db } from 'mongodb';
 import { isDuplicateKey } from './entries.js';
 
@@ -27,10 +28,12 @@ export interface Change {
   public: boolean;
 }
 
-const MAX_ATTEMPTS = 200;
+const MAX_ATTEMPTS = 500;
+/** Probes past the hint before asking the log itself where it ends. */
+const MAX_PROBES = 20;
 
 export class ChangeLog {
-  /** The highest sequence number this process has seen stored. */
+  /** The highest sequence number this process knows is stored. */
   private last = 0;
 
   constructor(private readonly db: Db) {}
@@ -39,29 +42,63 @@ export class ChangeLog {
     return this.db.collection<Change>('changes');
   }
 
+  private get heads() {
+    return this.db.collection<{ _id: string; seq: number }>('change_head');
+  }
+
+  /** Where to start: the hint, or this process's own newest, whichever is further. */
+  private async hint(): Promise<number> {
+    const doc = await this.heads.findOne({ _id: 'head' });
+    return Math.max(this.last, doc?.seq ?? 0);
+  }
+
+  /** The newest number stored, from the log itself (a scan on FerretDB: only when the hint is far off). */
   private async newest(): Promise<number> {
     const [row] = await this.collection.find({ _id: { $gte: this.last } }, { projection: { _id: 1 } }).sort({ _id: -1 }).limit(1).toArray();
     return row?._id ?? this.last;
   }
 
+  /** The appends of this process, one after another: only other processes race for a number. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   /** Appends a record and returns its sequence number. */
-  async append(change: Omit<Change, '_id'>): Promise<number> {
-    let next = (await this.newest()) + 1;
+  append(change: Omit<Change, '_id'>): Promise<number> {
+    const result = this.queue.then(() => this.insert(change));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async insert(change: Omit<Change, '_id'>): Promise<number> {
+    let next = (await this.hint()) + 1;
+    let probes = 0;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         await this.collection.insertOne({ _id: next, ...change });
-        this.last = Math.max(this.last, next);
-        return next;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        // taken: someone stored `next`, so it is safe to look from there
+        // taken, so `next` is stored: the one after it is the next candidate
         this.last = Math.max(this.last, next);
-        next = (await this.newest()) + 1;
+        next = ++probes > MAX_PROBES ? (await this.newest()) + 1 : next + 1;
+        if (probes > MAX_PROBES) probes = 0;
         // many writers at once: spread them out a little
-        if (attempt > 3) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
+        if (attempt > 5) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt)));
+        continue;
       }
+      this.last = Math.max(this.last, next);
+      await this.moveHead(next);
+      return next;
     }
     throw new Error('the change log is too busy to append to');
+  }
+
+  /** Moves the hint forward (a hint that lags or even slips back only costs a few probes). */
+  private async moveHead(seq: number): Promise<void> {
+    try {
+      await this.heads.updateOne({ _id: 'head' }, { $max: { seq } }, { upsert: true });
+    } catch (err) {
+      // two first upserts at once: the other one made the document
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 
   /** Records after `since`, oldest first. */
