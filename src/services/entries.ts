@@ -145,6 +145,10 @@ export class EntriesService {
     return fields;
   }
 
+  knownType(id: string): ContentType | undefined {
+    return this.registry.get(id);
+  }
+
   type(id: string): ContentType {
     const type = this.registry.get(id);
     if (!type) {

@@ -61,6 +61,10 @@ export default fp<ServicesOptions>(
         const { created, dropped } = await repo.syncIndexes(type.id, specs, view);
         if (created.length || dropped.length) app.log.info({ type: type.id, view, created, dropped }, 'indexes updated');
       }
+      if (type.drafts) {
+        const adopted = await repo.adoptPublished(type.id);
+        if (adopted) app.log.info({ type: type.id, adopted }, 'drafts turned on: the existing entries are now the published versions');
+      }
     }
     const now = opts.now ?? (() => new Date());
     const revisions = new RevisionsRepository(app.mongo.db);

@@ -127,6 +127,21 @@ export class EntriesRepository {
     throw new Error(`the published snapshot of ${type}/${doc._id} kept changing`);
   }
 
+  /**
+   * A type that just got drafts: its entries were all live, so they become the published
+   * snapshots. Only while there are no snapshots at all; returns how many were adopted.
+   */
+  async adoptPublished(type: string): Promise<number> {
+    const published = this.collection(type, 'published');
+    if (await published.findOne({}, { projection: { _id: 1 } })) return 0;
+    const live = await this.collection(type).find({ _status: { $nin: ['draft', 'changed'] } }).toArray();
+    if (!live.length) return 0;
+    const docs = live.map((e) => ({ ...e, _status: 'published', _publishedAt: e._publishedAt ?? e._updatedAt }));
+    await published.insertMany(docs, { ordered: false });
+    await this.collection(type).updateMany({ _status: { $exists: false } }, { $set: { _status: 'published' } });
+    return docs.length;
+  }
+
   /** Removes the published snapshot if it is older than `version`. */
   async removePublished(type: string, id: string, version: number): Promise<void> {
     await this.collection(type, 'published').deleteOne({ _id: id, _version: { $lt: version } });
