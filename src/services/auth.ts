@@ -115,12 +115,30 @@ export class AuthService {
     if (!token) throw authInvalid('The preview token is not valid');
     if (token.expiresAt <= this.now().toISOString()) throw authInvalid('The preview token has expired');
     // a preview link is as good as the user who made it, now
-    const byUser = /^[0-9a-f]{24}$/.test(token.createdBy);
-    const owner = byUser ? await this.repo.findById(token.createdBy) : null;
-    if (byUser && (!owner || owner.status !== 'active' || token.createdAt < owner.credentialsChangedAt)) {
-      throw authInvalid('The preview token is no longer valid: its creator was suspended or changed their password');
+    const byToken = /^token:([0-9a-f]{24})$/.exec(token.createdBy);
+    if (byToken) {
+      // made with an API token: as good as that token, now
+      const maker = await this.repo.findToken(byToken[1]!);
+      if (!maker || (await this.tokenProblem(maker))) throw authInvalid('The preview token is no longer valid: the API token that made it no longer is');
+    } else {
+      const owner = await this.repo.findById(token.createdBy);
+      if (!owner || owner.status !== 'active' || token.createdAt < owner.credentialsChangedAt) {
+        throw authInvalid('The preview token is no longer valid: its creator was suspended, removed or changed their password');
+      }
     }
     return { kind: 'preview', via: 'bearer', preview: { type: token.type, entryId: token.entryId, createdBy: token.createdBy } };
+  }
+
+  /** Why an API token no longer works, or undefined when it does. */
+  private async tokenProblem(token: TokenDoc): Promise<string | undefined> {
+    if (token.revokedAt) return 'The API token has been revoked';
+    if (token.expiresAt && token.expiresAt <= this.now().toISOString()) return 'The API token has expired';
+    // a token is as good as the admin who made it, now
+    const owner = await this.repo.findById(token.createdBy);
+    if (!owner || owner.status !== 'active' || owner.role !== 'admin' || token.createdAt < owner.credentialsChangedAt) {
+      return 'The API token is no longer valid: the admin who created it was suspended, demoted, removed or changed their password';
+    }
+    return undefined;
   }
 
   private async tokenAuth(secret: string): Promise<Auth> {
@@ -130,13 +148,8 @@ export class AuthService {
     const given = Buffer.from(sha256(m[2]!), 'hex');
     if (!token || !timingSafeEqual(Buffer.from(token.hash, 'hex'), given)) throw authInvalid('The API token is not valid');
     const now = this.now();
-    if (token.revokedAt) throw authInvalid('The API token has been revoked');
-    if (token.expiresAt && token.expiresAt <= now.toISOString()) throw authInvalid('The API token has expired');
-    // a token is as good as the admin who made it, now
-    const owner = await this.repo.findById(token.createdBy);
-    if (!owner || owner.status !== 'active' || owner.role !== 'admin' || token.createdAt < owner.credentialsChangedAt) {
-      throw authInvalid('The API token is no longer valid: the admin who created it was suspended, demoted, removed or changed their password');
-    }
+    const problem = await this.tokenProblem(token);
+    if (problem) throw authInvalid(problem);
     if (!token.lastUsedAt || now.getTime() - Date.parse(token.lastUsedAt) > 60_000) {
       await this.repo.updateToken(token._id, { lastUsedAt: now.toISOString() });
     }

@@ -375,7 +375,7 @@ export class EntriesService {
     return this.save(target, expected, caller, 'update', locale, (current) => {
       if (!current) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
       const patch = this.locales.toStored(target.type, { ...prepared.fields }, locale, null, 'patch');
-      return mergePatch(userFields(current), patch) as Fields;
+      return this.locales.dropEmpty(target.type, mergePatch(userFields(current), patch) as Fields);
     });
   }
 
@@ -407,6 +407,8 @@ export class EntriesService {
       const before = current ? userFields(current) : {};
       const after = userFields(doc);
       const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      // a save that changes nothing is no new version (and leaves a published entry published)
+      if (current && !changed.length) return null;
       return {
         action: current ? action : 'create',
         doc,
@@ -424,6 +426,8 @@ export class EntriesService {
     await this.commit(target, ifMatch, caller, false, async (current) => {
       if (!current) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${target.id}`);
       caller.mayWrite(type, 'delete', current._createdBy as string | undefined);
+      // deleting what readers see takes it off the site, as unpublishing does
+      if (type.drafts && current._status !== 'draft') caller.mayPublish(type);
       return {
         action: 'delete',
         doc: null,
@@ -646,9 +650,15 @@ export class EntriesService {
 
   // --- history ---
 
+  /** History needs preview rights; a preview token opens one draft, not anyone's history. */
+  private mayReadHistory(type: ContentType, caller: Caller): void {
+    caller.mayPreview(type);
+    if (caller.only) throw new CmsError('forbidden', codes.forbidden, 'A preview token cannot read version history');
+  }
+
   /** An entry's versions, newest first: `limit` and `before` (a version number) page through them. */
   async versions(typeId: string, id: string | undefined, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<{ data: VersionSummary[]; meta: { nextBefore: number | null } }> {
-    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const target = this.resolve(typeId, id, (type) => this.mayReadHistory(type, caller));
     const { limit: rawLimit, before: rawBefore, ...rest } = query;
     rejectUnknown(rest);
     const limit = rawLimit === undefined ? 20 : parseVersion(rawLimit, 'limit', MAX_VERSIONS_PAGE);
@@ -660,7 +670,7 @@ export class EntriesService {
   }
 
   async version(typeId: string, id: string | undefined, version: unknown, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<VersionSummary & { entry: StoredEntry | null }> {
-    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const target = this.resolve(typeId, id, (type) => this.mayReadHistory(type, caller));
     const { locale: rawLocale, ...rest } = query;
     rejectUnknown(rest);
     const locale = this.locales.forRead(rawLocale ?? ALL_LOCALES);
@@ -673,7 +683,7 @@ export class EntriesService {
 
   /** Field by field, what changed from one version to another (`to` defaults to the newest). */
   async diff(typeId: string, id: string | undefined, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<{ from: number; to: number; changes: FieldChange[] }> {
-    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const target = this.resolve(typeId, id, (type) => this.mayReadHistory(type, caller));
     const { from: rawFrom, to: rawTo, ...rest } = query;
     rejectUnknown(rest);
     if (rawFrom === undefined) throw invalid(codes.versionInvalid, 'from is required: the version to compare from', [{ path: 'from', message: 'is required' }]);

@@ -84,6 +84,15 @@ export class Locales {
     return fields;
   }
 
+  /** A localized field whose last value a patch removed is no field at all (as a PUT leaves it). */
+  dropEmpty(type: ContentType, fields: Fields): Fields {
+    for (const field of type.localized) {
+      const value = fields[field];
+      if (isObject(value) && !Object.keys(value).length) delete fields[field];
+    }
+    return fields;
+  }
+
   /** The locales a change touched: `*` when a field that is not localized changed. */
   touched(type: ContentType, before: Fields, after: Fields, changed: string[]): string[] {
     if (!changed.length) return [];

@@ -1,7 +1,7 @@
 // Preview links: a short-lived token that opens the draft of one entry, and the site URL built from
 // the type's `previewUrl` template with it.
 import { randomBytes } from 'node:crypto';
-import { CmsError, codes } from '../errors.js';
+import { CmsError, codes, invalid } from '../errors.js';
 import { hashPreviewToken, type PreviewTokensRepository } from '../storage/previews.js';
 import { SYSTEM, type Caller, type Clock, type EntriesService } from './entries.js';
 
@@ -26,6 +26,7 @@ export class PreviewService {
     const type = this.entries.type(typeId);
     caller.mayPreview(type);
     if (caller.only) throw new CmsError('forbidden', codes.forbidden, 'A preview token cannot make preview tokens');
+    if (query.locale === '*') throw invalid(codes.localeUnknown, 'A preview shows one locale: give one, or none for the default', [{ path: 'locale', message: 'must be one locale' }]);
     // the draft, as the site will fetch it (this also checks the id and that the entry exists)
     const entry = await this.entries.get(type.id, id, { ...query, preview: 'true' }, SYSTEM);
     const token = `cmsp_${randomBytes(32).toString('base64url')}`;
