@@ -118,36 +118,34 @@ export class SchedulesService {
   }
 
   async run(s: Schedule): Promise<RunReport> {
-    const at = () => this.now().toISOString();
+    const finish = async (outcome: Pick<Schedule, 'state' | 'version' | 'error'>): Promise<RunReport> => {
+      // false: the claim was lost (its lease ran out and another runner took over), so that one reports
+      const kept = await this.repo.finish(s, outcome, this.now().toISOString());
+      return { schedule: s._id, state: kept ? outcome.state : 'running', ...(outcome.version !== undefined ? { version: outcome.version } : {}) };
+    };
     // a claimer that died after writing its version: the run happened, only its end was not recorded
     const done = s.attempts > 1 ? await this.revisions.bySchedule(s.type, s.entryId, s._id) : null;
-    if (done) {
-      await this.repo.finish(s, { state: 'done', version: done.version }, at());
-      return { schedule: s._id, state: 'done', version: done.version };
-    }
+    if (done) return finish({ state: 'done', version: done.version });
     const caller: Caller = { ...SYSTEM, id: `schedule:${s._id}` };
-    const id = this.entries.type(s.type).singleton ? undefined : s.entryId;
     let report: RunReport;
     try {
+      const id = this.entries.type(s.type).singleton ? undefined : s.entryId;
       const result = s.action === 'publish'
         ? await this.entries.publish(s.type, id, undefined, caller, { schedule: s._id })
         : await this.entries.unpublish(s.type, id, undefined, caller, { schedule: s._id });
-      report = { schedule: s._id, state: 'done', ...(result.version !== undefined ? { version: result.version } : {}) };
-      await this.repo.finish(s, { state: 'done', ...(result.version !== undefined ? { version: result.version } : {}) }, at());
+      report = await finish({ state: 'done', ...(result.version !== undefined ? { version: result.version } : {}) });
     } catch (err) {
       // the entry cannot take it (invalid, gone, not published): that is the outcome
       if (err instanceof CmsError && err.kind !== 'unavailable' && err.kind !== 'internal') {
-        await this.repo.finish(s, { state: 'failed', error: { code: err.code, message: err.message } }, at());
-        report = { schedule: s._id, state: 'failed' };
+        report = await finish({ state: 'failed', error: { code: err.code, message: err.message } });
       } else if (s.attempts >= MAX_ATTEMPTS) {
-        await this.repo.finish(s, { state: 'failed', error: { code: 'CMS_ERR_INTERNAL', message: 'the run failed repeatedly; see the server log' } }, at());
-        report = { schedule: s._id, state: 'failed' };
+        report = await finish({ state: 'failed', error: { code: 'CMS_ERR_INTERNAL', message: 'the run failed repeatedly; see the server log' } });
       } else {
         // left running: the lease runs out and a runner tries again
         throw err;
       }
     }
-    await this.onRun(s, report).catch(() => undefined);
+    if (report.state !== 'running') await this.onRun(s, report).catch(() => undefined);
     return report;
   }
 

@@ -2,7 +2,8 @@
 // a claim whose lease ran out (its process died) can be claimed again. FerretDB does not make
 // findOneAndUpdate atomic under concurrency, so each claim is also fenced by inserting
 // `<schedule>/<attempts before the claim>`: only one of several runners that read the same state
-// can insert it.
+// can insert it, and only the fence's owner may finish the run (the document's own `claimedBy` is
+// whichever racing claim was written last).
 import { ObjectId, type Db } from 'mongodb';
 import { isDuplicateKey } from './entries.js';
 
@@ -27,6 +28,8 @@ export interface Schedule {
   /** The entry version the run wrote (none when there was nothing to do). */
   version?: number;
   error?: { code: string; message: string };
+  /** Of a claim (not stored in the schedule): the fence this runner holds. */
+  fence?: string;
 }
 
 export class SchedulesRepository {
@@ -37,7 +40,7 @@ export class SchedulesRepository {
   }
 
   private get fences() {
-    return this.db.collection<{ _id: string; at: string }>('schedule_claims');
+    return this.db.collection<{ _id: string; at: string; runner: string }>('schedule_claims');
   }
 
   async ensureIndexes(): Promise<void> {
@@ -79,23 +82,26 @@ export class SchedulesRepository {
         { sort: { at: 1 }, returnDocument: 'before' },
       );
       if (!before) return null;
+      const fence = `${before._id}/${before.attempts}`;
       try {
-        await this.fences.insertOne({ _id: `${before._id}/${before.attempts}`, at });
+        await this.fences.insertOne({ _id: fence, at, runner });
       } catch (err) {
         if (isDuplicateKey(err)) continue; // another runner read the same state and fenced first
         throw err;
       }
-      return { ...before, state: 'running', claimedBy: runner, attempts: before.attempts + 1 };
+      return { ...before, state: 'running', claimedBy: runner, attempts: before.attempts + 1, fence };
     }
     return null;
   }
 
-  /** Ends a claimed run, unless the claim was lost meanwhile (then another runner owns it). */
+  /** Ends a claimed run, if this runner still holds its fence. */
   async finish(s: Schedule, outcome: Pick<Schedule, 'state' | 'version' | 'error'>, at: string): Promise<boolean> {
-    const set: Partial<Schedule> = { state: outcome.state, finishedAt: at };
+    const fence = s.fence ? await this.fences.findOne({ _id: s.fence }) : null;
+    if (!fence || fence.runner !== s.claimedBy) return false;
+    const set: Partial<Schedule> = { state: outcome.state, finishedAt: at, claimedBy: fence.runner, attempts: s.attempts };
     if (outcome.version !== undefined) set.version = outcome.version;
     if (outcome.error) set.error = outcome.error;
-    const result = await this.collection.updateOne({ _id: s._id, claimedBy: s.claimedBy!, attempts: s.attempts }, { $set: set });
+    const result = await this.collection.updateOne({ _id: s._id, state: 'running' }, { $set: set });
     return result.modifiedCount === 1;
   }
 
