@@ -1,6 +1,8 @@
 // What bench/run.ts (entries) and bench/media.ts (media) share: errors, the seeded random
 // numbers, the load generator in its child process, percentiles and number formatting.
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { LoadMessage, LoadRequest, LoadResult } from './load.js';
 
@@ -76,3 +78,17 @@ export const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
 /** Three significant digits, never in exponent notation: 0.0128×, 1.23×, 70.7×, 103×. */
 export const ratio = (n: number) => `${n >= 100 ? n.toFixed(0) : n >= 1 ? n.toPrecision(3) : n.toFixed(Math.max(2, 2 - Math.floor(Math.log10(n))))}×`;
 export const kb = (n: number) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KB`);
+
+/** Puts `generated` between its markers in the report, or appends it after `prose` when missing. */
+export async function writeSection(report: string, start: string, end: string, prose: string, generated: string): Promise<void> {
+  let text: string;
+  if (existsSync(report)) {
+    const current = await readFile(report, 'utf8');
+    const a = current.indexOf(start);
+    const b = current.indexOf(end);
+    text = a >= 0 && b > a ? current.slice(0, a) + generated + current.slice(b + end.length) : `${current.trimEnd()}\n\n${prose}${generated}\n`;
+  } else {
+    text = `# Benchmarks\n\n${prose}${generated}\n`;
+  }
+  await writeFile(report, text);
+}

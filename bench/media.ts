@@ -12,8 +12,7 @@
 //   BENCH_MEDIA_UPLOADS=10  uploads of each file with each of the two, after one warm-up upload
 //   BENCH_DURATION          seconds of measured load per server when serving from cache (bench/run.ts)
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
@@ -23,7 +22,7 @@ import sharp from 'sharp';
 import type { MediaJson } from '../src/services/media/service.js';
 import type { MediaDoc } from '../src/storage/media.js';
 import type { S3 } from '../src/storage/s3.js';
-import { BenchError, checkClean, int, intFromEnv, kb, log, ms, percentile, ratio, rng } from './common.js';
+import { BenchError, checkClean, int, intFromEnv, kb, log, ms, percentile, ratio, rng, writeSection } from './common.js';
 import type { LoadRequest, LoadResult } from './load.js';
 
 export const MEDIA_START = '<!-- bench:media:start -->';
@@ -667,14 +666,5 @@ minutes with the defaults).
 `;
 
 export async function writeMediaReport(report: string, generated: string): Promise<void> {
-  let text: string;
-  if (existsSync(report)) {
-    const current = await readFile(report, 'utf8');
-    const a = current.indexOf(MEDIA_START);
-    const b = current.indexOf(MEDIA_END);
-    text = a >= 0 && b > a ? current.slice(0, a) + generated + current.slice(b + MEDIA_END.length) : `${current.trimEnd()}\n\n${MEDIA_PROSE}${generated}\n`;
-  } else {
-    text = `# Benchmarks\n\n${MEDIA_PROSE}${generated}\n`;
-  }
-  await writeFile(report, text);
+  await writeSection(report, MEDIA_START, MEDIA_END, MEDIA_PROSE, generated);
 }

@@ -15,7 +15,8 @@
 // (bench/media.ts), which write their own section. Everything started is stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
-//   BENCH_ONLY=        content or media: run only that part (default: both); see bench/media.ts
+//   BENCH_ONLY=        content, media or publishing: run only that part (default: all); see bench/media.ts
+//                      and bench/publishing.ts
 //                      for BENCH_MEDIA_ROUNDS and BENCH_MEDIA_UPLOADS
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -32,9 +33,10 @@ import { loadContentTypes } from '../src/content-types/loader.js';
 import { ObjectStore } from '../src/storage/objects.js';
 import { createS3, type S3 } from '../src/storage/s3.js';
 import { FERRETDB_VERSION, ServicesError, startMissingServices, VERSITYGW_VERSION } from '../scripts/services.js';
-import { BenchError, checkClean, int, kb, loadProcesses, log, measure, ms, ratio, rng } from './common.js';
+import { BenchError, checkClean, int, intFromEnv, kb, loadProcesses, log, measure, ms, ratio, rng, writeSection } from './common.js';
 import type { LoadResult } from './load.js';
 import { cpuShares, cpuTimes, mediaSection, runMedia, writeMediaReport } from './media.js';
+import { PUBLISHING_END, PUBLISHING_PROSE, PUBLISHING_START, publishingSection, runPublishing } from './publishing.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const REPORT = join(ROOT, 'BENCHMARKS.md');
@@ -435,13 +437,14 @@ async function writeReport(generated: string): Promise<void> {
 
 // --- main ---
 
-type Part = 'content' | 'media';
+const PARTS = ['content', 'media', 'publishing'] as const;
+type Part = (typeof PARTS)[number];
 
 function partsFromEnv(): Part[] {
   const raw = process.env.BENCH_ONLY;
-  if (raw === undefined || raw === '') return ['content', 'media'];
-  if (raw !== 'content' && raw !== 'media') throw new BenchError(`BENCH_ONLY must be content or media, not "${raw}"`);
-  return [raw];
+  if (raw === undefined || raw === '') return [...PARTS];
+  if (!(PARTS as readonly string[]).includes(raw)) throw new BenchError(`BENCH_ONLY must be ${PARTS.join(', ')}, not "${raw}"`);
+  return [raw as Part];
 }
 
 async function main(): Promise<void> {
@@ -568,6 +571,14 @@ async function main(): Promise<void> {
       console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
       await writeMediaReport(REPORT, generated);
       log(`wrote the media section of ${REPORT}`);
+    }
+
+    if (parts.includes('publishing')) {
+      const rows = await runPublishing({ app, db: rawDb, uri: config.mongo.uri });
+      const generated = publishingSection(rows, { date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), rounds: intFromEnv('BENCH_PUBLISH_ROUNDS', 200, 10, 100000), database });
+      console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
+      await writeSection(REPORT, PUBLISHING_START, PUBLISHING_END, PUBLISHING_PROSE, generated);
+      log(`wrote the publishing section of ${REPORT}`);
     }
   } finally {
     await cleanup();

@@ -574,7 +574,7 @@ export class EntriesService {
         }
       }
       await this.log(rev);
-      if (version > type.keepVersions) await this.revisions.prune(type.id, id, type.keepVersions);
+      await this.revisions.prune(type.id, id, version, type.keepVersions);
       const entry = p.doc ? this.shown(type, { ...p.doc }, caller, locale) : ({ _id: id, _type: type.id, _version: version } as StoredEntry);
       return { entry, created: !current, changed: p.changed, version };
     }

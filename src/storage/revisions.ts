@@ -89,11 +89,15 @@ export class RevisionsRepository {
     return this.collection.find({ logged: false, at: { $lt: before } }).sort({ at: 1 }).limit(limit).toArray();
   }
 
-  /** Drops all but the newest `keep` versions of an entry. */
-  async prune(type: string, entryId: string, keep: number): Promise<number> {
-    const cut = await this.collection.find({ type, entryId }, { projection: { version: 1 } }).sort({ version: -1 }).skip(keep).limit(1).toArray();
-    if (!cut[0]) return 0;
-    const result = await this.collection.deleteMany({ type, entryId, version: { $lte: cut[0].version }, logged: true });
-    return result.deletedCount;
+  /**
+   * Drops the version that `version` pushed out of the newest `keep`: one lookup by _id, which
+   * FerretDB answers without a scan. Every 100th version also sweeps everything older (versions
+   * left behind when `keep` was lowered).
+   */
+  async prune(type: string, entryId: string, version: number, keep: number): Promise<void> {
+    const oldest = version - keep;
+    if (oldest < 1) return;
+    if (version % 100 === 0) await this.collection.deleteMany({ type, entryId, version: { $lte: oldest }, logged: true });
+    else await this.collection.deleteOne({ _id: revisionId(type, entryId, oldest), logged: true });
   }
 }
