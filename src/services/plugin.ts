@@ -96,10 +96,13 @@ export default fp<ServicesOptions>(
     });
     app.decorate('schedules', schedules);
     if (opts.publishing.schedulePollSeconds > 0) {
-      // after the routes are in place: due schedules missed while no server ran go first
+      // once the app is ready: due schedules missed while no server ran go first
+      let stop: (() => Promise<void>) | undefined;
       app.addHook('onReady', async () => {
-        const stop = schedules.start(opts.publishing.schedulePollSeconds, (err) => app.log.warn({ err }, 'scheduled publishing failed'));
-        app.addHook('onClose', stop);
+        stop = schedules.start(opts.publishing.schedulePollSeconds, (err) => app.log.warn({ err }, 'scheduled publishing failed'));
+      });
+      app.addHook('onClose', async () => {
+        await stop?.();
       });
     }
 
