@@ -112,6 +112,8 @@ export const codes = {
   schedulePast: 'CMS_ERR_SCHEDULE_PAST',
   scheduleNotFound: 'CMS_ERR_SCHEDULE_NOT_FOUND',
   scheduleNotPending: 'CMS_ERR_SCHEDULE_NOT_PENDING',
+  scheduleCreator: 'CMS_ERR_SCHEDULE_CREATOR',
+  scheduleUnreviewed: 'CMS_ERR_SCHEDULE_UNREVIEWED',
   previewNoUrl: 'CMS_ERR_PREVIEW_NO_URL',
   previewTokenScope: 'CMS_ERR_PREVIEW_TOKEN_SCOPE',
 } as const;

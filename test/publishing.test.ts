@@ -969,3 +969,51 @@ t.test('turning drafts on keeps the site: existing entries become the published 
   t.equal(edit.body.data._status, 'changed', 'an edit is now a draft');
   t.equal((await call(after, 'GET', `/api/content/category/${created.body.data._id}`)).body.data.name, 'News', 'readers keep the published name');
 });
+
+t.test('media usage shows drafts only to those who may read drafts', async (t) => {
+  const sharp = (await import('sharp')).default;
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123456' } }).png().toBuffer();
+  const boundary = 'cms-test-boundary';
+  const payload = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cover.png"\r\nContent-Type: image/png\r\n\r\n`),
+    png,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  const up = await app.inject({ method: 'POST', url: '/api/media', payload, headers: { ...admin, 'content-type': `multipart/form-data; boundary=${boundary}` } });
+  t.equal(up.statusCode, 201, up.body);
+  const mediaId = (JSON.parse(up.body) as Json).data[0]._id as string;
+  const secret = await draft({ slug: 'secret-launch', cover: mediaId });
+  const reader = await tokenFor(app, ['content:read']);
+  const previewer = await tokenFor(app, ['content:preview']);
+  const usage = async (headers: Headers) => (await req('GET', `/api/media/${mediaId}/usage`, headers)).body.data as Json[];
+  t.same(await usage(reader), [], 'a content:read token does not learn of the draft');
+  t.same((await usage(previewer)).map((u) => u.id), [secret._id], 'a content:preview token does');
+  t.same((await usage(admin)).map((u) => u.id), [secret._id], 'so does a session');
+  await publish(secret._id as string);
+  t.same((await usage(reader)).map((u) => u.id), [secret._id], 'once published, readers see it');
+  t.equal((await req('DELETE', `/api/media/${mediaId}`)).status, 409, 'and it is in use');
+});
+
+t.test('a preview token reads nothing else of a type that is not public', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cms-private-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  for (const name of await readdir(EXAMPLE_TYPES)) await copyFile(join(EXAMPLE_TYPES, name), join(dir, name));
+  const schema = JSON.parse(await readFile(join(dir, 'post.json'), 'utf8')) as Json;
+  (schema['x-cms'] as Json).public = false;
+  await writeFile(join(dir, 'post.json'), JSON.stringify(schema));
+  const priv = await buildTestApp(t, { contentTypesDir: dir, as: 'anonymous' });
+  const boss = await signIn(priv, 'admin');
+  const make = async (slug: string) => (await call(priv, 'POST', '/api/content/post', { title: { en: slug }, slug, body: { en: 'b' } }, boss)).body.data as Json;
+  const mine = await make('mine');
+  const other = await make('other');
+  for (const e of [mine, other]) t.equal((await call(priv, 'POST', `/api/content/post/${e._id}/publish`, undefined, boss)).status, 200);
+  const link = await call(priv, 'POST', `/api/content/post/${mine._id}/preview`, undefined, boss);
+  const pt = { authorization: `Bearer ${link.body.data.token as string}` };
+  t.equal((await call(priv, 'GET', `/api/content/post/${mine._id}?preview=true`, undefined, pt)).status, 200, 'its own draft');
+  for (const url of ['/api/content/post', `/api/content/post/${other._id}`, `/api/content/post/${mine._id}`]) {
+    const res = await call(priv, 'GET', url, undefined, pt);
+    t.equal(res.status, 403, `${url} without preview=true (${dump(res)})`);
+  }
+  const list = await call(priv, 'GET', '/api/content/post?preview=true', undefined, pt);
+  t.same(ids(list.body.data as Json[]), [mine._id], 'a preview list holds its entry only');
+});

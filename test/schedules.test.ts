@@ -575,3 +575,47 @@ t.test('repairLog appends writes whose process died before logging them', async 
   isContiguous(t, await changesOf(a), 'later writes');
   t.equal((await changesOf(a)).length, 6);
 });
+
+t.test('a run acts for whoever scheduled it, and publishes no unreviewed edit', async (t) => {
+  const app = await buildTestApp(t, { now, as: 'anonymous' });
+  const editor = await signIn(app, 'editor');
+  const author = await signIn(app, 'author');
+  const create = async (headers: Record<string, string>) => {
+    const n = ++posts;
+    const res = await call(app, 'POST', '/api/content/post', { title: { en: `Post ${n}` }, slug: `post-${n}`, body: { en: 'Reviewed' } }, headers);
+    t.equal(res.status, 201);
+    return res.body.data._id as string;
+  };
+  const plan = async (id: string) => {
+    const res = await call(app, 'POST', `/api/content/post/${id}/schedules`, { action: 'publish', at: fromNow(HOUR) }, editor);
+    t.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.data as Json;
+  };
+  // an author's draft, reviewed and scheduled by an editor, then changed by the author
+  const sneaky = await create(author);
+  const s1 = await plan(sneaky);
+  t.equal((await call(app, 'PATCH', `/api/content/post/${sneaky}`, { body: { en: 'UNREVIEWED' } }, author)).status, 200);
+  // an editor's own later fix is fine
+  const fixed = await create(editor);
+  const s2 = await plan(fixed);
+  t.equal((await call(app, 'PATCH', `/api/content/post/${fixed}`, { body: { en: 'Fixed typo' } }, editor)).status, 200);
+  advance(2 * HOUR);
+  const reports = await app.schedules.runDue();
+  t.same(reports.map((r) => r.state).sort(), ['done', 'failed']);
+  t.match(await storedSchedule(app, s1._id), { state: 'failed', error: { code: 'CMS_ERR_SCHEDULE_UNREVIEWED' } });
+  t.notOk(await isPublic(app, sneaky), 'the unreviewed edit is not published');
+  t.match(await storedSchedule(app, s2._id), { state: 'done' });
+  const live = await call(app, 'GET', `/api/content/post/${fixed}`, undefined, anonymous);
+  t.equal(live.body.data.body, 'Fixed typo', "the editor's fix went out");
+
+  // a schedule whose creator may no longer publish fails
+  const later = await create(editor);
+  const s3 = await plan(later);
+  const editorId = (await app.auth.authenticate({ cookie: editor.cookie })).auth;
+  t.equal(editorId.kind, 'user');
+  if (editorId.kind === 'user') await app.auth.updateUser(editorId.user.id, { role: 'author' });
+  advance(2 * HOUR);
+  await app.schedules.runDue();
+  t.match(await storedSchedule(app, s3._id), { state: 'failed', error: { code: 'CMS_ERR_SCHEDULE_CREATOR' } });
+  t.notOk(await isPublic(app, later));
+});

@@ -141,6 +141,21 @@ export class AuthService {
     return undefined;
   }
 
+  /**
+   * May whoever is named by an actor id (a user id, `token:<id>`, `system`, `schedule:<id>`) publish
+   * now? For scheduled runs, which act later on someone's behalf.
+   */
+  async mayPublishNow(actor: string): Promise<boolean> {
+    if (actor === 'system' || actor.startsWith('schedule:')) return true;
+    const byToken = /^token:([0-9a-f]{24})$/.exec(actor);
+    if (byToken) {
+      const token = await this.repo.findToken(byToken[1]!);
+      return !!token && token.scopes.includes('content:publish') && !(await this.tokenProblem(token));
+    }
+    const user = /^[0-9a-f]{24}$/.test(actor) ? await this.repo.findById(actor) : null;
+    return !!user && user.status === 'active' && (user.role === 'admin' || user.role === 'editor');
+  }
+
   private async tokenAuth(secret: string): Promise<Auth> {
     const m = TOKEN_PATTERN.exec(secret);
     if (!m) throw authInvalid('The API token is not valid');

@@ -8,6 +8,7 @@ import { CmsError, codes, invalid, notFound } from '../errors.js';
 import type { ChangeLog } from '../storage/changes.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry, type View } from '../storage/entries.js';
 import type { Revision, RevisionAction, RevisionsRepository } from '../storage/revisions.js';
+import { same } from '../json.js';
 import { detailOf, mergePatch, normalizeDates, prepareBody, redactPrivate, type Fields } from './documents.js';
 import { ALL_LOCALES, type Locales } from './locales.js';
 import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
@@ -68,7 +69,7 @@ export interface VersionSummary {
   version: number;
   action: RevisionAction;
   at: string;
-  by: string;
+  by?: string;
   from?: number;
   schedule?: string;
 }
@@ -231,10 +232,14 @@ export class EntriesService {
     return type.drafts && !preview ? 'published' : 'draft';
   }
 
-  /** A preview token opens one entry: previewing any other entry of its type is refused. */
+  /**
+   * A preview token opens one entry's draft: previewing any other entry of its type is refused, and
+   * without `preview=true` it reads only what anonymous clients may.
+   */
   private checkOnly(type: ContentType, id: string | undefined, preview: boolean, caller: Caller): void {
-    if (!preview || !caller.only || caller.only.type !== type.id) return;
-    if (id !== undefined && id !== caller.only.id) {
+    if (!caller.only || caller.only.type !== type.id) return;
+    if (!preview && !type.public) throw new CmsError('forbidden', codes.previewTokenScope, 'A preview token reads its own entry, with ?preview=true');
+    if (preview && id !== undefined && id !== caller.only.id) {
       throw new CmsError('forbidden', codes.previewTokenScope, 'This preview token is for another entry');
     }
   }
@@ -243,6 +248,7 @@ export class EntriesService {
     const base = this.collectionType(typeId);
     caller.mayRead(base);
     const mode = this.readMode(base, query, caller);
+    this.checkOnly(base, undefined, mode.preview, caller);
     const type = this.viewOf(base, caller);
     const q = parseListQuery(type, mode.rest, this.limits, mode.locale === ALL_LOCALES ? this.locales.default : mode.locale);
     if (mode.preview && caller.only?.type === type.id) {
@@ -406,7 +412,7 @@ export class EntriesService {
       }, fields, now, current);
       const before = current ? userFields(current) : {};
       const after = userFields(doc);
-      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => !same(before[k], after[k]));
       // a save that changes nothing is no new version (and leaves a published entry published)
       if (current && !changed.length) return null;
       return {
@@ -494,7 +500,7 @@ export class EntriesService {
       } as StoredEntry;
       const before = userFields(current);
       const after = userFields(doc);
-      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => !same(before[k], after[k]));
       return { action: 'discard', doc, locales: this.locales.touched(target.type, before, after, changed), public: false, changed };
     });
   }
@@ -566,6 +572,8 @@ export class EntriesService {
       try {
         await this.apply(type, rev, current);
       } catch (err) {
+        // the database failed midway: the claim stays, and the next write or the sweep rolls it forward
+        if (!(err instanceof DuplicateKeyError)) throw err;
         const rolledForward =
           !current && err instanceof DuplicateKeyError && err.field === '_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
         if (!rolledForward) {
@@ -616,7 +624,11 @@ export class EntriesService {
     let repaired = 0;
     for (const rev of await this.revisions.unlogged(before, 500)) {
       const type = this.registry.get(rev.type);
-      if (!type) continue;
+      if (!type) {
+        // a type removed from content-types: nothing to roll forward, and it must not block the others
+        await this.revisions.markLogged(rev.type, rev.entryId, rev.version);
+        continue;
+      }
       await this.settle(type, rev.entryId, rev.version);
       if (!(await this.revisions.get(rev.type, rev.entryId, rev.version))) continue;
       await this.log(rev);
@@ -666,7 +678,7 @@ export class EntriesService {
     const rows = await this.revisions.list(target.type.id, target.id, limit + 1, before);
     if (!rows.length && before === undefined) throw notFound(codes.entryNotFound, `No ${target.type.id} entry with id ${target.id}`);
     const page = rows.slice(0, limit);
-    return { data: page.map(summary), meta: { nextBefore: rows.length > limit ? page[page.length - 1]!.version : null } };
+    return { data: page.map((r) => summary(r, caller)), meta: { nextBefore: rows.length > limit ? page[page.length - 1]!.version : null } };
   }
 
   async version(typeId: string, id: string | undefined, version: unknown, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<VersionSummary & { entry: StoredEntry | null }> {
@@ -678,7 +690,7 @@ export class EntriesService {
     const rev = await this.revisions.get(target.type.id, target.id, n);
     if (!rev) throw notFound(codes.versionNotFound, `No version ${n} of this entry`);
     const type = this.viewOf(target.type, caller);
-    return { ...summary(rev), entry: rev.doc ? this.present(type, { ...rev.doc }, caller, locale) : null };
+    return { ...summary(rev, caller), entry: rev.doc ? this.present(type, { ...rev.doc }, caller, locale) : null };
   }
 
   /** Field by field, what changed from one version to another (`to` defaults to the newest). */
@@ -700,12 +712,13 @@ export class EntriesService {
   }
 }
 
-function summary(rev: Omit<Revision, 'doc' | 'published'>): VersionSummary {
+/** Who wrote a version is a user id: only those who see `_createdBy` see it. */
+function summary(rev: Omit<Revision, 'doc' | 'published'>, caller: Caller): VersionSummary {
   return {
     version: rev.version,
     action: rev.action,
     at: rev.at,
-    by: rev.by,
+    ...(caller.seesPrivate ? { by: rev.by } : {}),
     ...(rev.from !== undefined ? { from: rev.from } : {}),
     ...(rev.schedule ? { schedule: rev.schedule } : {}),
   };
@@ -737,7 +750,7 @@ function diffFields(a: Record<string, unknown>, b: Record<string, unknown>, pref
     if (x === undefined) out.push({ path, op: 'added', to: y });
     else if (y === undefined) out.push({ path, op: 'removed', from: x });
     else if (isPlainObject(x) && isPlainObject(y)) diffFields(x, y, path, out);
-    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ path, op: 'changed', from: x, to: y });
+    else if (!same(x, y)) out.push({ path, op: 'changed', from: x, to: y });
   }
 }
 

@@ -4,6 +4,7 @@ import type { LocaleConfig } from '../config.js';
 import type { ContentType } from '../content-types/registry.js';
 import { codes, invalid } from '../errors.js';
 import type { Fields } from './documents.js';
+import { same } from '../json.js';
 
 export const ALL_LOCALES = '*';
 
@@ -102,7 +103,7 @@ export class Locales {
       const a = isObject(before[field]) ? before[field] : {};
       const b = isObject(after[field]) ? after[field] : {};
       for (const l of new Set([...Object.keys(a), ...Object.keys(b)])) {
-        if (JSON.stringify(a[l]) !== JSON.stringify(b[l])) out.add(l);
+        if (!same(a[l], b[l])) out.add(l);
       }
     }
     return [...out].sort();

@@ -61,10 +61,12 @@ export default fp<ServicesOptions>(
         const { created, dropped } = await repo.syncIndexes(type.id, specs, view);
         if (created.length || dropped.length) app.log.info({ type: type.id, view, created, dropped }, 'indexes updated');
       }
-      if (type.drafts) {
-        const adopted = await repo.adoptPublished(type.id);
-        if (adopted) app.log.info({ type: type.id, adopted }, 'drafts turned on: the existing entries are now the published versions');
+      // drafts turned on (or the type is new): what was live becomes the published snapshots
+      if (type.drafts && (await repo.hadDrafts(type.id)) !== true) {
+        const result = await repo.reconcilePublished(type.id, specs.filter((x) => x.unique).map((x) => x.field));
+        if (result.published || result.removed || result.clashes.length) app.log.info({ type: type.id, ...result }, 'drafts turned on: live entries are now the published versions');
       }
+      await repo.rememberDrafts(type.id, type.drafts);
     }
     const now = opts.now ?? (() => new Date());
     const revisions = new RevisionsRepository(app.mongo.db);
@@ -93,7 +95,7 @@ export default fp<ServicesOptions>(
     const schedules = new SchedulesService(scheduleRepo, revisions, entries, opts.publishing.scheduleLeaseSeconds * 1000, now, async (s, report) => {
       const action = report.state === 'done' ? `entry.${s.action}` : `schedule.failed`;
       await audit.record({ system: `schedule ${s._id}` }, { ip: '' }, action, { kind: 'entry', type: s.type, id: s.entryId });
-    });
+    }, (actor) => auth.mayPublishNow(actor));
     app.decorate('schedules', schedules);
     if (opts.publishing.schedulePollSeconds > 0) {
       // once the app is ready: due schedules missed while no server ran go first

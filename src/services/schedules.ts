@@ -35,6 +35,8 @@ export class SchedulesService {
     private readonly now: Clock = () => new Date(),
     /** Told about each finished run (the audit log). */
     private readonly onRun: (s: Schedule, report: RunReport) => Promise<void> = async () => undefined,
+    /** May this actor (a schedule's creator, a later editor of its draft) publish now? */
+    private readonly mayPublishNow: (actor: string) => Promise<boolean> = async () => true,
   ) {}
 
   async create(typeId: string, id: string | undefined, body: unknown, caller: Caller): Promise<Schedule> {
@@ -47,9 +49,9 @@ export class SchedulesService {
     const entryId = id ?? type.id;
     if (id !== undefined && !ID_PATTERN.test(id)) throw invalid(codes.entryInvalidId, `"${id.slice(0, 64)}" is not an entry id (24 hexadecimal characters)`, [{ path: 'id', message: 'not an entry id' }]);
     const { action, at } = this.parseBody(body);
-    await this.entries.get(type.id, id, { preview: 'true', fields: '_id' }, SYSTEM);
+    const entry = await this.entries.get(type.id, id, { preview: 'true', fields: '_id' }, SYSTEM);
     const now = this.now();
-    return this.repo.create({ type: type.id, entryId, action, at, createdBy: caller.id, createdAt: now.toISOString() });
+    return this.repo.create({ type: type.id, entryId, action, at, createdBy: caller.id, createdAt: now.toISOString(), draftVersion: entry._version });
   }
 
   private parseBody(body: unknown): { action: ScheduleAction; at: string } {
@@ -130,9 +132,10 @@ export class SchedulesService {
     let report: RunReport;
     try {
       const id = this.entries.type(s.type).singleton ? undefined : s.entryId;
+      const expected = await this.mayRun(s);
       const result = s.action === 'publish'
-        ? await this.entries.publish(s.type, id, undefined, caller, { schedule: s._id })
-        : await this.entries.unpublish(s.type, id, undefined, caller, { schedule: s._id });
+        ? await this.entries.publish(s.type, id, expected, caller, { schedule: s._id })
+        : await this.entries.unpublish(s.type, id, expected, caller, { schedule: s._id });
       report = await finish({ state: 'done', ...(result.version !== undefined ? { version: result.version } : {}) });
     } catch (err) {
       // the entry cannot take it (invalid, gone, not published): that is the outcome
@@ -147,6 +150,26 @@ export class SchedulesService {
     }
     if (report.state !== 'running') await this.onRun(s, report).catch(() => undefined);
     return report;
+  }
+
+  /**
+   * A run acts for whoever scheduled it, so they must still be allowed to publish; and a publish
+   * publishes the draft as it was scheduled, or as changed since by people who may publish too (an
+   * author's later edit is not published unreviewed). Returns the draft version to publish.
+   */
+  private async mayRun(s: Schedule): Promise<number | undefined> {
+    if (!(await this.mayPublishNow(s.createdBy))) {
+      throw new CmsError('forbidden', codes.scheduleCreator, 'Whoever scheduled this may no longer publish (suspended, demoted, removed or revoked)');
+    }
+    if (s.action !== 'publish' || s.draftVersion === undefined) return undefined;
+    const current = await this.entries.get(s.type, this.entries.type(s.type).singleton ? undefined : s.entryId, { preview: 'true', fields: '_id' }, SYSTEM);
+    for (let v = s.draftVersion + 1; v <= current._version; v++) {
+      const rev = await this.revisions.get(s.type, s.entryId, v);
+      if (rev && !(await this.mayPublishNow(rev.by))) {
+        throw new CmsError('conflict', codes.scheduleUnreviewed, `Version ${v} of the draft, written after it was scheduled, is by someone who may not publish: review it and schedule again`);
+      }
+    }
+    return current._version;
   }
 
   /** Runs due schedules now (missed while no server ran), then every `seconds`. */

@@ -116,6 +116,10 @@ export class EntriesRepository {
       }
       try {
         await collection.insertOne(doc);
+        // a publish that was slow to get here must not bring back what a later unpublish or delete
+        // removed: then the working copy is a draft at a newer version, or gone
+        const draft = await this.collection(type).findOne({ _id: doc._id }, { projection: { _version: 1, _status: 1 } });
+        if (!draft || (draft._version > doc._version && draft._status === 'draft')) await collection.deleteOne({ _id: doc._id, _version: doc._version });
         return;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -127,19 +131,47 @@ export class EntriesRepository {
     throw new Error(`the published snapshot of ${type}/${doc._id} kept changing`);
   }
 
+  /** Whether the type had drafts when a server last started (undefined: never recorded). */
+  async hadDrafts(type: string): Promise<boolean | undefined> {
+    return (await this.db.collection<{ _id: string; drafts: boolean }>('type_states').findOne({ _id: type }))?.drafts;
+  }
+
+  async rememberDrafts(type: string, drafts: boolean): Promise<void> {
+    try {
+      await this.db.collection<{ _id: string; drafts: boolean }>('type_states').updateOne({ _id: type }, { $set: { drafts } }, { upsert: true });
+    } catch (err) {
+      // two servers starting at once: the other one recorded it
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
   /**
-   * A type that just got drafts: its entries were all live, so they become the published
-   * snapshots. Only while there are no snapshots at all; returns how many were adopted.
+   * A type that (again) has drafts: while it had none, every entry was live. Each entry that is not
+   * a draft becomes (or updates) its published snapshot, and snapshots of entries deleted meanwhile
+   * go. Returns how many snapshots were written and removed; entries whose unique value clashes with
+   * another snapshot are left as drafts and listed.
    */
-  async adoptPublished(type: string): Promise<number> {
-    const published = this.collection(type, 'published');
-    if (await published.findOne({}, { projection: { _id: 1 } })) return 0;
-    const live = await this.collection(type).find({ _status: { $nin: ['draft', 'changed'] } }).toArray();
-    if (!live.length) return 0;
-    const docs = live.map((e) => ({ ...e, _status: 'published', _publishedAt: e._publishedAt ?? e._updatedAt }));
-    await published.insertMany(docs, { ordered: false });
-    await this.collection(type).updateMany({ _status: { $exists: false } }, { $set: { _status: 'published' } });
-    return docs.length;
+  async reconcilePublished(type: string, unique: string[]): Promise<{ published: number; removed: number; clashes: string[] }> {
+    const drafts = this.collection(type);
+    const snapshots = this.collection(type, 'published');
+    await drafts.updateMany({ _status: { $exists: false } }, { $set: { _status: 'published' } });
+    const live = await drafts.find({ _status: 'published' }).toArray();
+    let published = 0;
+    const clashes: string[] = [];
+    for (const entry of live) {
+      try {
+        await this.putPublished(type, { ...entry, _publishedAt: entry._publishedAt ?? entry._updatedAt }, unique);
+        published++;
+      } catch (err) {
+        if (!(err instanceof DuplicateKeyError)) throw err;
+        await drafts.updateOne({ _id: entry._id, _version: entry._version }, { $set: { _status: 'draft' } });
+        clashes.push(entry._id);
+      }
+    }
+    const ids = new Set((await drafts.find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const orphans = (await snapshots.find({}, { projection: { _id: 1 } }).toArray()).filter((d) => !ids.has(d._id)).map((d) => d._id);
+    if (orphans.length) await snapshots.deleteMany({ _id: { $in: orphans } });
+    return { published, removed: orphans.length, clashes };
   }
 
   /** Removes the published snapshot if it is older than `version`. */

@@ -3,7 +3,9 @@
 // findOneAndUpdate atomic under concurrency, so each claim is also fenced by inserting
 // `<schedule>/<attempts before the claim>`: only one of several runners that read the same state
 // can insert it, and only the fence's owner may finish the run (the document's own `claimedBy` is
-// whichever racing claim was written last).
+// whichever racing claim was written last). A losing claim's write can even land after the winner
+// finished, putting the schedule back to `running`: the outcome is kept on the fence too, and a
+// loser copies it back.
 import { ObjectId, type Db } from 'mongodb';
 import { isDuplicateKey } from './entries.js';
 
@@ -25,6 +27,8 @@ export interface Schedule {
   claimedBy?: string;
   leaseUntil?: string;
   finishedAt?: string;
+  /** The draft's version when it was scheduled: later edits must come from someone who may publish. */
+  draftVersion?: number;
   /** The entry version the run wrote (none when there was nothing to do). */
   version?: number;
   error?: { code: string; message: string };
@@ -40,7 +44,7 @@ export class SchedulesRepository {
   }
 
   private get fences() {
-    return this.db.collection<{ _id: string; at: string; runner: string }>('schedule_claims');
+    return this.db.collection<{ _id: string; at: string; runner: string; outcome?: Partial<Schedule> }>('schedule_claims');
   }
 
   async ensureIndexes(): Promise<void> {
@@ -86,8 +90,12 @@ export class SchedulesRepository {
       try {
         await this.fences.insertOne({ _id: fence, at, runner });
       } catch (err) {
-        if (isDuplicateKey(err)) continue; // another runner read the same state and fenced first
-        throw err;
+        if (!isDuplicateKey(err)) throw err;
+        // another runner read the same state and fenced first; if it has finished, our claim's
+        // write may have undone that: put its outcome back
+        const won = await this.fences.findOne({ _id: fence });
+        if (won?.outcome) await this.collection.updateOne({ _id: before._id }, { $set: won.outcome });
+        continue;
       }
       return { ...before, state: 'running', claimedBy: runner, attempts: before.attempts + 1, fence };
     }
@@ -98,11 +106,14 @@ export class SchedulesRepository {
   async finish(s: Schedule, outcome: Pick<Schedule, 'state' | 'version' | 'error'>, at: string): Promise<boolean> {
     const fence = s.fence ? await this.fences.findOne({ _id: s.fence }) : null;
     if (!fence || fence.runner !== s.claimedBy) return false;
+    // a later claim (our lease ran out meanwhile) owns the outcome now
+    if (await this.fences.findOne({ _id: `${s._id}/${s.attempts}` }, { projection: { _id: 1 } })) return false;
     const set: Partial<Schedule> = { state: outcome.state, finishedAt: at, claimedBy: fence.runner, attempts: s.attempts };
     if (outcome.version !== undefined) set.version = outcome.version;
     if (outcome.error) set.error = outcome.error;
-    const result = await this.collection.updateOne({ _id: s._id, state: 'running' }, { $set: set });
-    return result.modifiedCount === 1;
+    await this.fences.updateOne({ _id: s.fence! }, { $set: { outcome: set } });
+    await this.collection.updateOne({ _id: s._id }, { $set: set });
+    return true;
   }
 
   /** Removes the claim fences of schedules that ended before `before`. */

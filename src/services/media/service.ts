@@ -470,15 +470,19 @@ export class MediaService {
     return next;
   }
 
-  /** Entries that hold this media id, per type (at most `max`). */
-  async usage(id: string, max = 100, visible: (type: ContentType) => boolean = () => true): Promise<{ type: string; id: string; title?: string }[]> {
+  /**
+   * Entries that hold this media id, per type (at most `max`). `visible` says, per type, whether the
+   * caller sees none, only published entries, or all (drafts too).
+   */
+  async usage(id: string, max = 100, visible: (type: ContentType) => false | 'published' | 'all' = () => 'all'): Promise<{ type: string; id: string; title?: string }[]> {
     const users: { type: string; id: string; title?: string }[] = [];
     for (const type of this.registry.all()) {
-      if (!visible(type) || ![...type.fields.values()].some((f) => f.media)) continue;
+      const sees = visible(type);
+      if (!sees || ![...type.fields.values()].some((f) => f.media)) continue;
       const projection: Document = { _id: 1, ...(type.displayField ? { [type.displayField]: 1 } : {}) };
       const options = { filter: { _media: id }, sort: { _id: 1 as const }, limit: max - users.length, projection };
       // a published snapshot may hold media its draft no longer does
-      const rows = await this.entries.find(type.id, options);
+      const rows = type.drafts && sees === 'published' ? [] : await this.entries.find(type.id, options);
       if (type.drafts) {
         const seen = new Set(rows.map((r) => r._id));
         rows.push(...(await this.entries.find(type.id, options, 'published')).filter((r) => !seen.has(r._id)));
