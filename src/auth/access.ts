@@ -13,6 +13,16 @@ export type Auth =
 
 export const ANONYMOUS: Auth = { kind: 'anonymous' };
 
+/** Whether an access check passes (for filtering what to show, where a refusal is not an error). */
+export function allowed(check: () => void): boolean {
+  try {
+    check();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A user who has just signed in (or been created at setup), as the audit log names them. */
 export function userAuth(user: { _id: string; email: string; name: string; role: Role }): Auth {
   return { kind: 'user', via: 'cookie', user: { id: user._id, email: user.email, name: user.name, role: user.role }, sessionId: '' };

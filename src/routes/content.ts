@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentType } from '../content-types/registry.js';
 import { CmsError, codes, invalid } from '../errors.js';
-import { canPreviewContent, canPublish, canReadContent, canWriteContent, creatorId, requireUser, seesPrivate, type Auth } from '../auth/access.js';
+import { allowed, canPreviewContent, canPublish, canReadContent, canWriteContent, creatorId, requireUser, seesPrivate, type Auth } from '../auth/access.js';
 import type { Caller, Precondition } from '../services/entries.js';
 
 type Query = Record<string, unknown>;
@@ -168,16 +168,8 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
 
   app.get('/api/schedules', async (request) => {
     const caller = callerOf(request.auth);
-    const allows = (check: (type: ContentType) => void, type: ContentType) => {
-      try {
-        check(type);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     // those who may read drafts, or publish, see a type's schedules
-    const visible = (type: ContentType) => allows(caller.mayPreview, type) || allows(caller.mayPublish, type);
+    const visible = (type: ContentType) => allowed(() => caller.mayPreview(type)) || allowed(() => caller.mayPublish(type));
     if (request.auth.kind === 'anonymous' || request.auth.kind === 'preview') requireUser(request.auth);
     return { data: await app.schedules.list(request.query as Query, visible) };
   });

@@ -7,7 +7,7 @@ import { CmsError, codes, errorBody, invalid } from '../errors.js';
 import { SVG } from '../services/media/files.js';
 import { missingFile, tooLarge, type Candidate, type EditableMeta } from '../services/media/service.js';
 import type { MediaDoc } from '../storage/media.js';
-import { canPreviewContent, canReadContent, canReadMediaLibrary, canWriteMedia, creatorId } from '../auth/access.js';
+import { allowed, canPreviewContent, canReadContent, canReadMediaLibrary, canWriteMedia, creatorId } from '../auth/access.js';
 import { parseIfMatch } from './content.js';
 
 type IdParams = { id: string };
@@ -181,17 +181,9 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
     canReadMediaLibrary(request.auth);
     await media.get(request.params.id);
     // only entries of types the caller may read are listed, and drafts only to those who may read drafts
-    const allows = (check: () => void) => {
-      try {
-        check();
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const users = await media.usage(request.params.id, 100, (type) => {
-      if (!allows(() => canReadContent(request.auth, type))) return false;
-      return allows(() => canPreviewContent(request.auth, type)) ? 'all' : 'published';
+      if (!allowed(() => canReadContent(request.auth, type))) return false;
+      return allowed(() => canPreviewContent(request.auth, type)) ? 'all' : 'published';
     });
     return { data: users };
   });
