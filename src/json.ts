@@ -46,7 +46,25 @@ export function forbiddenKeys(value: unknown, pointer = '', out: ErrorDetail[] =
 }
 
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** A JSON object (not an array, not null). */
+export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The value at a dotted path (`seo.title`), or undefined. */
+export function readPath(doc: Record<string, unknown>, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** Sets the value at a dotted path, if the objects on the way are there. */
+export function writePath(doc: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  const parent = parts.length > 1 ? readPath(doc, parts.slice(0, -1).join('.')) : doc;
+  if (parent && typeof parent === 'object') (parent as Record<string, unknown>)[parts[parts.length - 1]!] = value;
+}
 
 /** Equal as JSON values, whatever the order of object keys. */
 export function same(a: unknown, b: unknown): boolean {

@@ -8,7 +8,7 @@ import { CmsError, codes, invalid, notFound } from '../errors.js';
 import type { ChangeLog } from '../storage/changes.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry, type View } from '../storage/entries.js';
 import type { Revision, RevisionAction, RevisionsRepository } from '../storage/revisions.js';
-import { same } from '../json.js';
+import { escapePointer, isObject, readPath, same, writePath } from '../json.js';
 import { detailOf, mergePatch, normalizeDates, prepareBody, redactPrivate, type Fields } from './documents.js';
 import { ALL_LOCALES, type Locales } from './locales.js';
 import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
@@ -739,35 +739,17 @@ function parseVersion(raw: unknown, param: string, max = Number.MAX_SAFE_INTEGER
   return Number(text);
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const pointer = (prefix: string, key: string) => `${prefix}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 
 /** Objects are compared member by member; anything else (arrays too) as one value. */
 function diffFields(a: Record<string, unknown>, b: Record<string, unknown>, prefix: string, out: FieldChange[]): void {
   for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const path = pointer(prefix, key);
+    const path = `${prefix}/${escapePointer(key)}`;
     const [x, y] = [a[key], b[key]];
     if (x === undefined) out.push({ path, op: 'added', to: y });
     else if (y === undefined) out.push({ path, op: 'removed', from: x });
-    else if (isPlainObject(x) && isPlainObject(y)) diffFields(x, y, path, out);
+    else if (isObject(x) && isObject(y)) diffFields(x, y, path, out);
     else if (!same(x, y)) out.push({ path, op: 'changed', from: x, to: y });
   }
-}
-
-function readPath(doc: Record<string, unknown>, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (!isPlainObject(value)) return undefined;
-    value = value[part];
-  }
-  return value;
-}
-
-function writePath(doc: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
-  let target: unknown = doc;
-  for (const part of parts.slice(0, -1)) target = isPlainObject(target) ? target[part] : undefined;
-  if (isPlainObject(target)) target[parts[parts.length - 1]!] = value;
 }
 
 /** A duplicate key from the repository, as the 409 a client sees. */

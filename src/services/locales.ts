@@ -4,11 +4,9 @@ import type { LocaleConfig } from '../config.js';
 import type { ContentType } from '../content-types/registry.js';
 import { codes, invalid } from '../errors.js';
 import type { Fields } from './documents.js';
-import { same } from '../json.js';
+import { isObject, same } from '../json.js';
 
 export const ALL_LOCALES = '*';
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export class Locales {
   constructor(readonly config: LocaleConfig) {}

@@ -1,6 +1,7 @@
 // The list query language: filter[field][op]=value, sort, limit, offset, cursor, fields.
 // Everything is checked against the content type and turned into a MongoDB query built only from
 // allowlisted operators; client input never reaches the database as syntax.
+import { readPath } from '../json.js';
 import type { Document, Filter, Sort } from 'mongodb';
 import type { FieldInfo, FieldKind } from '../content-types/fields.js';
 import type { ContentType } from '../content-types/registry.js';
@@ -217,15 +218,6 @@ export function parsePopulate(type: ContentType, raw: string): string[] {
 // --- cursors: the sort signature and the last entry's sort values, base64url JSON ---
 
 const signature = (sort: SortKey[]) => sort.map((k) => (k.dir === -1 ? '-' : '') + k.field).join(',');
-
-function readPath(doc: Document, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[part];
-  }
-  return value;
-}
 
 export function encodeCursor(sort: SortKey[], last: Document): string {
   const values = sort.map((k) => readPath(last, k.field) ?? null);

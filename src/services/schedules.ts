@@ -46,10 +46,10 @@ export class SchedulesService {
     if (!type.drafts) {
       throw new CmsError('conflict', codes.typeNoDrafts, `Type "${type.id}" has no drafts, so there is nothing to schedule: every save is published`);
     }
-    const entryId = id ?? type.id;
-    if (id !== undefined && !ID_PATTERN.test(id)) throw invalid(codes.entryInvalidId, `"${id.slice(0, 64)}" is not an entry id (24 hexadecimal characters)`, [{ path: 'id', message: 'not an entry id' }]);
+    // the entry's own read checks the id and that it exists (after the body, as for other writes)
     const { action, at } = this.parseBody(body);
     const entry = await this.entries.get(type.id, id, { preview: 'true', fields: '_id' }, SYSTEM);
+    const entryId = entry._id;
     const now = this.now();
     return this.repo.create({ type: type.id, entryId, action, at, createdBy: caller.id, createdAt: now.toISOString(), draftVersion: entry._version });
   }

@@ -1,5 +1,6 @@
 // The media library: upload (multipart or presigned), dedupe, image checks, metadata, usage
 // tracking, deletion with its S3 objects, and the variants a static site asks for.
+import { readPath, writePath } from '../../json.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -126,25 +127,6 @@ function limiter(n: number) {
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
-
-function readPath(doc: Record<string, unknown>, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[part];
-  }
-  return value;
-}
-
-function writePath(doc: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
-  let target: unknown = doc;
-  for (const part of parts.slice(0, -1)) {
-    if (target === null || typeof target !== 'object') return;
-    target = (target as Record<string, unknown>)[part];
-  }
-  if (target && typeof target === 'object') (target as Record<string, unknown>)[parts[parts.length - 1]!] = value;
-}
 
 export class MediaService {
   private readonly validateEdit: ValidateFunction;
