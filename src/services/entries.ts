@@ -83,7 +83,8 @@ export interface FieldChange {
 
 export type Clock = () => Date;
 
-const MAX_ATTEMPTS = 5;
+/** Tries of a write that keeps losing its version to concurrent writers (with a growing random pause). */
+const MAX_ATTEMPTS = 10;
 const MAX_VERSIONS_PAGE = 100;
 
 function pick(entry: StoredEntry, fields: string[] | undefined): StoredEntry {
@@ -567,6 +568,8 @@ export class EntriesService {
         // a 412 names a version that a reload will actually show
         await this.settle(type, id, version);
         if (typeof expected === 'number') throw versionMismatch(expected, version);
+        // several writers on one entry: spread them out so one wins each round
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
         continue;
       }
       try {
