@@ -15,6 +15,8 @@ export interface FieldInfo {
   unique: boolean;
   index: boolean;
   ref?: string;
+  /** For a ref: what deleting the referenced entry does (default refuse). */
+  onDelete?: 'refuse' | 'nullify';
   media?: MediaAnnotation;
   /** Only signed-in users see it (and any field it sits in). */
   private: boolean;
@@ -45,6 +47,7 @@ export interface FieldAnnotations {
   unique?: boolean;
   index?: boolean;
   ref?: string;
+  onDelete?: 'refuse' | 'nullify';
   media?: MediaAnnotation;
   private?: boolean;
   slugFrom?: string;
@@ -85,6 +88,7 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
       if (child.format) info.format = child.format;
       if (child.enum) info.enum = child.enum;
       if (cms.ref) info.ref = cms.ref;
+      if (cms.onDelete) info.onDelete = cms.onDelete;
       if (cms.media) info.media = cms.media;
       if (cms.localized) info.localized = true;
       if (kind === 'array') {
@@ -92,6 +96,7 @@ export function collectFields(root: SchemaNode): Map<string, FieldInfo> {
         if (child.items?.format) info.itemFormat = child.items.format;
         if (child.items?.enum) info.enum = child.items.enum;
         if (child.items?.['x-cms']?.ref) info.ref = child.items['x-cms'].ref;
+        if (child.items?.['x-cms']?.onDelete) info.onDelete = child.items['x-cms'].onDelete;
       }
       out.set(path, info);
       // the parts of a localized object sit under a locale key, so they are not fields of their own

@@ -163,6 +163,7 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
       const isArray = node.type === 'array' && node.items?.type === 'string';
       if (!isString && !isArray) issue(pointer, 'a ref field must be {"type": "string"} or an array of strings');
     }
+    if (cms?.onDelete !== undefined && cms.ref === undefined) issue(`${pointer}/x-cms/onDelete`, 'onDelete applies to a ref field only');
     if (cms?.media !== undefined) {
       if (cms.ref !== undefined) issue(`${pointer}/x-cms/media`, 'a field holds media or a ref, not both');
       const isString = node.type === 'string';
@@ -228,6 +229,7 @@ interface TypeAnnotations {
   drafts?: boolean;
   versions?: { keep?: number };
   previewUrl?: string;
+  cache?: { maxAge?: number; staleWhileRevalidate?: number };
 }
 
 export const PREVIEW_PLACEHOLDERS = ['token', 'id', 'type', 'locale'];
@@ -396,6 +398,7 @@ export async function loadContentTypes(dir: string, options: LoadOptions = {}): 
       public: cms.public === true,
       drafts: cms.drafts === true,
       keepVersions: cms.versions?.keep ?? DEFAULT_KEEP_VERSIONS,
+      cache: { maxAge: cms.cache?.maxAge ?? 0, staleWhileRevalidate: cms.cache?.staleWhileRevalidate ?? 0 },
       localized: [...fields.values()].filter((f) => f.localized).map((f) => f.path),
       fields,
       validate,

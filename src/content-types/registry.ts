@@ -20,6 +20,8 @@ export interface ContentType {
   drafts: boolean;
   /** Versions kept per entry. */
   keepVersions: number;
+  /** Cache-Control of public delivery responses (seconds). */
+  cache: { maxAge: number; staleWhileRevalidate: number };
   /** A URL template for previews, e.g. `https://site.example/blog/{slug}?preview={token}`. */
   previewUrl?: string;
   /** Top-level localized fields. */
@@ -38,7 +40,7 @@ export interface ContentType {
 export function builtInType(id: string, title: string, schema: SchemaNode): ContentType {
   const validate = createContentAjv().compile({});
   return {
-    id, file: '(built in)', title, schema, storedSchema: schema, singleton: false, public: false, drafts: false, keepVersions: 1,
+    id, file: '(built in)', title, schema, storedSchema: schema, singleton: false, public: false, drafts: false, keepVersions: 1, cache: { maxAge: 0, staleWhileRevalidate: 0 },
     localized: [], fields: collectFields(schema), validate, validateDraft: validate, serializer: {}, privatePaths: [],
   };
 }
