@@ -5,12 +5,16 @@ import type { MongoClientOptions } from 'mongodb';
 import type { Config } from './config.js';
 import type { ContentTypeRegistry } from './content-types/registry.js';
 import authPlugin from './plugins/auth.js';
+import cachePlugin from './plugins/cache.js';
 import httpPlugin from './plugins/http.js';
 import authRoutes from './routes/auth.js';
 import setupRoutes from './routes/setup.js';
 import contentRoutes from './routes/content.js';
 import healthRoutes from './routes/health.js';
+import openApiRoutes from './routes/openapi.js';
 import mediaRoutes from './routes/media.js';
+import webhookRoutes from './routes/webhooks.js';
+import syncRoutes from './routes/sync.js';
 import type { Clock } from './services/entries.js';
 import servicesPlugin from './services/plugin.js';
 import mongoPlugin from './storage/mongo.js';
@@ -24,6 +28,8 @@ export interface AppOptions {
   sweepInterval?: number;
   /** Overrides SCHEDULE_POLL_SECONDS (0: no schedule runner, as tests that run schedules by hand want). */
   schedulePollSeconds?: number;
+  /** Overrides WEBHOOK_POLL_MS (0: no webhook dispatcher; tests call app.webhooks.runOnce()). */
+  webhookPollMs?: number;
 }
 
 function loggerOptions(config: Config) {
@@ -63,15 +69,20 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
       publicUrl: config.publicUrl,
       locales: config.locales,
       publishing: options.schedulePollSeconds === undefined ? config.publishing : { ...config.publishing, schedulePollSeconds: options.schedulePollSeconds },
+      webhooks: options.webhookPollMs === undefined ? config.webhooks : { ...config.webhooks, pollMs: options.webhookPollMs },
       ...(options.now ? { now: options.now } : {}),
       ...(options.sweepInterval !== undefined ? { sweepInterval: options.sweepInterval } : {}),
     });
     await app.register(authPlugin, { publicUrl: config.publicUrl, corsOrigins: config.auth.corsOrigins });
+    await app.register(cachePlugin, config.deliveryCache);
     await app.register(healthRoutes);
+    await app.register(openApiRoutes, { publicUrl: config.publicUrl });
     await app.register(authRoutes, { publicUrl: config.publicUrl });
     await app.register(setupRoutes, { publicUrl: config.publicUrl });
     await app.register(contentRoutes);
     await app.register(mediaRoutes, { config: config.media });
+    await app.register(webhookRoutes, { maxOffset: config.list.maxOffset });
+    await app.register(syncRoutes, { pageSize: config.list.maxLimit });
   } catch (err) {
     // a later plugin failed (S3 down, a unique index that cannot be built): close what was opened
     await app.close().catch(() => undefined);

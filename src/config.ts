@@ -39,6 +39,7 @@ const schema = {
     LIST_DEFAULT_LIMIT: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
     LIST_MAX_LIMIT: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     LIST_MAX_OFFSET: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
+    POPULATE_MAX_DEPTH: { type: 'integer', minimum: 1, maximum: 5, default: 2 },
     PUBLIC_URL: { type: 'string', pattern: '^https?://[^?#]*[^/?#]$' },
     MEDIA_MAX_FILE_SIZE: { type: 'integer', minimum: 1, maximum: 5497558138880, default: 104857600 },
     MEDIA_MAX_FILES: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
@@ -64,6 +65,14 @@ const schema = {
     PREVIEW_TOKEN_MINUTES: { type: 'integer', minimum: 1, maximum: 10080, default: 60 },
     SCHEDULE_POLL_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: 10 },
     SCHEDULE_LEASE_SECONDS: { type: 'integer', minimum: 5, maximum: 86400, default: 120 },
+    DELIVERY_CACHE_BYTES: { type: 'integer', minimum: 0, maximum: 68719476736, default: 67108864 },
+    DELIVERY_CACHE_POLL_MS: { type: 'integer', minimum: 0, maximum: 3600000, default: 250 },
+    WEBHOOK_ALLOW_LOOPBACK: { type: 'boolean', default: false },
+    WEBHOOK_ALLOW_PRIVATE: { type: 'boolean', default: false },
+    WEBHOOK_MAX_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 50, default: 8 },
+    WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 300000, default: 10000 },
+    WEBHOOK_DEBOUNCE_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
+    WEBHOOK_POLL_MS: { type: 'integer', minimum: 0, maximum: 3600000, default: 1000 },
   },
 } as const;
 
@@ -87,6 +96,7 @@ interface Env {
   LIST_DEFAULT_LIMIT: number;
   LIST_MAX_LIMIT: number;
   LIST_MAX_OFFSET: number;
+  POPULATE_MAX_DEPTH: number;
   PUBLIC_URL?: string;
   MEDIA_MAX_FILE_SIZE: number;
   MEDIA_MAX_FILES: number;
@@ -112,6 +122,14 @@ interface Env {
   PREVIEW_TOKEN_MINUTES: number;
   SCHEDULE_POLL_SECONDS: number;
   SCHEDULE_LEASE_SECONDS: number;
+  DELIVERY_CACHE_BYTES: number;
+  DELIVERY_CACHE_POLL_MS: number;
+  WEBHOOK_ALLOW_LOOPBACK: boolean;
+  WEBHOOK_ALLOW_PRIVATE: boolean;
+  WEBHOOK_MAX_ATTEMPTS: number;
+  WEBHOOK_TIMEOUT_MS: number;
+  WEBHOOK_DEBOUNCE_SECONDS: number;
+  WEBHOOK_POLL_MS: number;
 }
 
 export interface LocaleConfig {
@@ -128,6 +146,18 @@ export interface PublishingConfig {
   schedulePollSeconds: number;
   /** How long a claimed schedule is held before another process may retry it. */
   scheduleLeaseSeconds: number;
+}
+
+export interface WebhookConfig {
+  /** May webhooks call loopback addresses (127/8, ::1, localhost)? Tests and local builds. */
+  allowLoopback: boolean;
+  /** May webhooks call private addresses (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10)? */
+  allowPrivate: boolean;
+  maxAttempts: number;
+  timeoutMs: number;
+  debounceSeconds: number;
+  /** Milliseconds between dispatcher runs; 0 turns the runner off (tests run it by hand). */
+  pollMs: number;
 }
 
 export interface AuthConfig {
@@ -177,7 +207,7 @@ export interface Config {
   };
   bodyLimit: number;
   jsonMaxDepth: number;
-  list: { defaultLimit: number; maxLimit: number; maxOffset: number };
+  list: { defaultLimit: number; maxLimit: number; maxOffset: number; maxPopulateDepth: number };
   /** Prefix for absolute URLs in responses (media URLs); relative when unset. */
   publicUrl: string;
   /** Fastify's trustProxy: false, true, or the proxies' addresses (client IPs for limits and the audit log). */
@@ -186,6 +216,9 @@ export interface Config {
   auth: AuthConfig;
   locales: LocaleConfig;
   publishing: PublishingConfig;
+  /** The in-process cache of public delivery responses: its size in bytes (0: off), and how often (ms) it reads the change log (0: never; one process only). */
+  deliveryCache: { maxBytes: number; pollMs: number };
+  webhooks: WebhookConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
   embedded: { mongo: boolean; s3: boolean };
 }
@@ -283,7 +316,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     s3: { region: env.S3_REGION, bucket: env.S3_BUCKET, forcePathStyle: env.S3_FORCE_PATH_STYLE },
     bodyLimit: env.BODY_LIMIT,
     jsonMaxDepth: env.JSON_MAX_DEPTH,
-    list: { defaultLimit: env.LIST_DEFAULT_LIMIT, maxLimit: env.LIST_MAX_LIMIT, maxOffset: env.LIST_MAX_OFFSET },
+    list: { defaultLimit: env.LIST_DEFAULT_LIMIT, maxLimit: env.LIST_MAX_LIMIT, maxOffset: env.LIST_MAX_OFFSET, maxPopulateDepth: env.POPULATE_MAX_DEPTH },
     publicUrl: env.PUBLIC_URL ?? '',
     trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY === '' || env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
     media: {
@@ -311,6 +344,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       previewTokenMinutes: env.PREVIEW_TOKEN_MINUTES,
       schedulePollSeconds: env.SCHEDULE_POLL_SECONDS,
       scheduleLeaseSeconds: env.SCHEDULE_LEASE_SECONDS,
+    },
+    deliveryCache: { maxBytes: env.DELIVERY_CACHE_BYTES, pollMs: env.DELIVERY_CACHE_POLL_MS },
+    webhooks: {
+      allowLoopback: env.WEBHOOK_ALLOW_LOOPBACK,
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      debounceSeconds: env.WEBHOOK_DEBOUNCE_SECONDS,
+      pollMs: env.WEBHOOK_POLL_MS,
     },
     embedded: { mongo: !env.MONGODB_URI, s3: !env.S3_ENDPOINT && !env.S3_ACCESS_KEY_ID && !data.S3_BUCKET },
   };

@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'precondition' // optimistic concurrency: the version moved on
   | 'too-large'
   | 'range' // a byte range outside the file
+  | 'gone' // what was asked for is no longer kept (an expired sync token)
   | 'unsupported-media'
   | 'unavailable' // a backing service is down
   | 'internal'; // a bug: the details stay in the log
@@ -103,6 +104,8 @@ export const codes = {
   tokenNotFound: 'CMS_ERR_TOKEN_NOT_FOUND',
   fieldPrivate: 'CMS_ERR_QUERY_PRIVATE_FIELD',
   localeUnknown: 'CMS_ERR_LOCALE_UNKNOWN',
+  entryRef: 'CMS_ERR_ENTRY_REF',
+  entryReferenced: 'CMS_ERR_ENTRY_REFERENCED',
   typeNoDrafts: 'CMS_ERR_TYPE_NO_DRAFTS',
   entryNotPublished: 'CMS_ERR_ENTRY_NOT_PUBLISHED',
   entryNothingToDiscard: 'CMS_ERR_ENTRY_NOTHING_TO_DISCARD',
@@ -116,6 +119,13 @@ export const codes = {
   scheduleUnreviewed: 'CMS_ERR_SCHEDULE_UNREVIEWED',
   previewNoUrl: 'CMS_ERR_PREVIEW_NO_URL',
   previewTokenScope: 'CMS_ERR_PREVIEW_TOKEN_SCOPE',
+  webhookInvalid: 'CMS_ERR_WEBHOOK_INVALID',
+  webhookUrl: 'CMS_ERR_WEBHOOK_URL',
+  webhookNotFound: 'CMS_ERR_WEBHOOK_NOT_FOUND',
+  webhookDeliveryNotFound: 'CMS_ERR_WEBHOOK_DELIVERY_NOT_FOUND',
+  webhookDeliveryBusy: 'CMS_ERR_WEBHOOK_DELIVERY_BUSY',
+  syncToken: 'CMS_ERR_SYNC_TOKEN',
+  syncTokenExpired: 'CMS_ERR_SYNC_TOKEN_EXPIRED',
 } as const;
 
 export const statusOf: Record<ErrorKind, number> = {
@@ -129,6 +139,7 @@ export const statusOf: Record<ErrorKind, number> = {
   precondition: 412,
   'too-large': 413,
   range: 416,
+  gone: 410,
   'unsupported-media': 415,
   unavailable: 503,
   internal: 500,

@@ -5,7 +5,7 @@ t.test('defaults with nothing set: embedded mode', async (t) => {
   const config = loadConfig({});
   t.match(config, { env: 'development', host: '127.0.0.1', port: 3000, mongo: { db: 'cms' }, s3: { bucket: 'cms-media', forcePathStyle: false } });
   t.same(config.embedded, { mongo: true, s3: true });
-  t.same(config.list, { defaultLimit: 20, maxLimit: 100, maxOffset: 10000 });
+  t.same(config.list, { defaultLimit: 20, maxLimit: 100, maxOffset: 10000, maxPopulateDepth: 2 });
   t.match(config.media, { maxFileSize: 104857600, maxFiles: 10, allowSvg: false, widths: [160, 320, 640, 960, 1280, 1920, 2560], qualities: [50, 75, 90], srcsetFormat: 'webp' });
   t.ok(config.media.allowedTypes.includes('image/jpeg') && !config.media.allowedTypes.includes('image/svg+xml'));
 });

@@ -27,6 +27,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     CONTENT_TYPES_DIR: EXAMPLE_TYPES,
     // schedules run when a test says so
     SCHEDULE_POLL_SECONDS: '0',
+    // webhooks are sent when a test says so
+    WEBHOOK_POLL_MS: '0',
     ...env,
   });
 }

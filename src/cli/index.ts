@@ -10,6 +10,7 @@ import { AuditLog } from '../services/audit.js';
 import { AuthService } from '../services/auth.js';
 import { ROLES, UsersRepository } from '../storage/users.js';
 import { ContentTypeLoadError, loadContentTypes } from '../content-types/loader.js';
+import { typesCommand } from '../codegen/types.js';
 
 /** Exit codes: 0 all good, 1 the check found problems, 2 bad usage or configuration. */
 export const EXIT = { ok: 0, problems: 1, usage: 2 } as const;
@@ -40,6 +41,14 @@ export function buildCli(out: (s: string) => void = (s) => process.stdout.write(
         else err(`${e.message}\n`);
         process.exitCode = EXIT.problems;
       }
+    });
+  program
+    .command('types')
+    .description('Write TypeScript declarations of the content types (entries, stored and populated variants)')
+    .option('--dir <path>', 'content-types directory (default: CONTENT_TYPES_DIR or ./content-types)')
+    .option('--out <file>', 'the file to write, - for standard output', 'cms-types.d.ts')
+    .action(async (opts: { dir?: string; out: string }) => {
+      process.exitCode = (await typesCommand(opts, out, err)) === 0 ? EXIT.ok : EXIT.problems;
     });
   const users = program.command('users').description('Manage users (the server need not run)');
   users

@@ -16,6 +16,8 @@ declare module 'fastify' {
     auth?: boolean;
     /** Query parameters a write route takes (others are refused, not ignored). */
     query?: string[];
+    /** A delivery read (content GET): ETag, If-None-Match, public Cache-Control, the delivery cache (src/plugins/cache.ts). */
+    delivery?: boolean;
   }
 }
 

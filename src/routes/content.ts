@@ -85,7 +85,7 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
   for (const type of app.registry.all()) {
     const base = `/api/content/${type.id}`;
     if (type.singleton) {
-      app.get(base, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+      app.get(base, { config: { delivery: true }, schema: { response: entrySchema(type, [200]) } }, async (request) => ({
         data: await entries.get(type.id, undefined, request.query as Query, callerOf(request.auth)),
       }));
       app.put(base, { ...withLocale, schema: { response: entrySchema(type, [200, 201]) } }, async (request, reply) => {
@@ -106,13 +106,13 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
       entryActions(type, base, () => undefined);
       continue;
     }
-    app.get(base, { schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query, callerOf(request.auth)));
+    app.get(base, { config: { delivery: true }, schema: { response: listSchema(type) } }, async (request) => entries.list(type.id, request.query as Query, callerOf(request.auth)));
     app.post(base, { ...withLocale, schema: { response: entrySchema(type, [201]) } }, async (request, reply) => {
       const { entry, changed } = await entries.create(type.id, request.body, callerOf(request.auth), localeOf(request));
       await record(request, 'entry.create', type, entry._id, changed);
       return reply.code(201).header('location', location(type, entry._id)).send({ data: entry });
     });
-    app.get<{ Params: IdParams }>(`${base}/:id`, { schema: { response: entrySchema(type, [200]) } }, async (request) => ({
+    app.get<{ Params: IdParams }>(`${base}/:id`, { config: { delivery: true }, schema: { response: entrySchema(type, [200]) } }, async (request) => ({
       data: await entries.get(type.id, request.params.id, request.query as Query, callerOf(request.auth)),
     }));
     app.put<{ Params: IdParams }>(`${base}/:id`, { ...withLocale, schema: { response: entrySchema(type, [200]) } }, async (request) => {
@@ -145,6 +145,7 @@ export default async function contentRoutes(app: FastifyInstance): Promise<void>
     state('publish');
     state('unpublish');
     state('discard');
+    app.get(`${at}/referrers`, async (request) => ({ data: await entries.referrers(type.id, idOf(request), callerOf(request.auth)) }));
     app.get(`${at}/versions`, async (request) => entries.versions(type.id, idOf(request), request.query as Query, callerOf(request.auth)));
     app.get(`${at}/versions/diff`, async (request) => ({ data: await entries.diff(type.id, idOf(request), request.query as Query, callerOf(request.auth)) }));
     app.get<{ Params: { version: string } }>(`${at}/versions/:version`, async (request) => ({

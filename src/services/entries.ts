@@ -4,14 +4,15 @@
 // entry's history and a record in the change log.
 import { ObjectId } from 'mongodb';
 import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
-import { CmsError, codes, invalid, notFound } from '../errors.js';
+import { CmsError, codes, invalid, notFound, type ErrorDetail } from '../errors.js';
 import type { ChangeLog } from '../storage/changes.js';
 import { DuplicateKeyError, type EntriesRepository, type StoredEntry, type View } from '../storage/entries.js';
 import type { Revision, RevisionAction, RevisionsRepository } from '../storage/revisions.js';
 import { escapePointer, isObject, readPath, same, writePath } from '../json.js';
 import { detailOf, mergePatch, normalizeDates, prepareBody, redactPrivate, type Fields } from './documents.js';
 import { ALL_LOCALES, type Locales } from './locales.js';
-import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, parsePopulate, projectionFor, type ListLimits } from './query.js';
+import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, projectionFor, type ListLimits } from './query.js';
+import { collectRefs, keptFields, parsePopulateTree, type PopulateNode } from './populate.js';
 
 /** `any`: may the caller write this type at all? Asked before the body or the entry is looked at. */
 export type WriteAction = 'create' | 'update' | 'delete' | 'any';
@@ -79,6 +80,15 @@ export interface FieldChange {
   op: 'added' | 'removed' | 'changed';
   from?: unknown;
   to?: unknown;
+}
+
+export interface Referrer {
+  type: string;
+  id: string;
+  /** The ref field that holds the id. */
+  field: string;
+  title?: string;
+  onDelete: 'refuse' | 'nullify';
 }
 
 export type Clock = () => Date;
@@ -251,7 +261,7 @@ export class EntriesService {
     const mode = this.readMode(base, query, caller);
     this.checkOnly(base, undefined, mode.preview, caller);
     const type = this.viewOf(base, caller);
-    const q = parseListQuery(type, mode.rest, this.limits, mode.locale === ALL_LOCALES ? this.locales.default : mode.locale);
+    const q = parseListQuery(type, mode.rest, this.limits, { locale: mode.locale === ALL_LOCALES ? this.locales.default : mode.locale, populate: true });
     if (mode.preview && caller.only?.type === type.id) {
       q.filter = { $and: [q.filter, { _id: caller.only.id }] };
       q.pageFilter = { $and: [q.pageFilter, { _id: caller.only.id }] };
@@ -264,7 +274,8 @@ export class EntriesService {
     ]);
     const { page, meta } = toPage(rows, q, total);
     const data = page.map((e) => this.present(type, pick(e, q.fields), caller, mode.locale));
-    if (q.populate) await this.populate(type, data, q.populate, mode, caller);
+    if (q.populate) await this.populate(data, this.populateTree(type, q.populate, q.populateFields, caller), mode, caller);
+    else if (Object.keys(q.populateFields).length) throw this.fieldsWithoutPopulate(q.populateFields);
     return { data, meta: { ...meta, preview: mode.preview, locale: mode.locale } };
   }
 
@@ -273,7 +284,14 @@ export class EntriesService {
     const mode = this.readMode(resolved.type, query, caller);
     this.checkOnly(resolved.type, resolved.id, mode.preview, caller);
     const type = this.viewOf(resolved.type, caller);
-    const unknown = Object.keys(mode.rest).filter((k) => k !== 'fields' && k !== 'populate');
+    const populateFields: Record<string, string> = {};
+    for (const [k, v] of Object.entries(mode.rest)) {
+      const m = /^fields\[([^[\]]+)\]$/.exec(k);
+      if (!m) continue;
+      if (typeof v !== 'string') throw invalid(codes.queryBadValue, `${k} is given more than once`, [{ path: k, message: 'given more than once' }]);
+      populateFields[m[1]!] = v;
+    }
+    const unknown = Object.keys(mode.rest).filter((k) => k !== 'fields' && k !== 'populate' && !/^fields\[[^[\]]+\]$/.test(k));
     if (unknown.length) {
       throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${unknown.join(', ')}`, unknown.map((path) => ({ path, message: 'unknown query parameter' })));
     }
@@ -282,10 +300,12 @@ export class EntriesService {
       if (typeof mode.rest.fields !== 'string') throw invalid(codes.queryBadValue, 'fields is given more than once', [{ path: 'fields', message: 'given more than once' }]);
       fields = parseFields(type, mode.rest.fields);
     }
-    let populate: string[] | undefined;
+    let populate: PopulateNode[] | undefined;
     if (mode.rest.populate !== undefined) {
       if (typeof mode.rest.populate !== 'string') throw invalid(codes.queryBadValue, 'populate is given more than once', [{ path: 'populate', message: 'given more than once' }]);
-      populate = parsePopulate(type, mode.rest.populate);
+      populate = this.populateTree(type, mode.rest.populate, populateFields, caller);
+    } else if (Object.keys(populateFields).length) {
+      throw this.fieldsWithoutPopulate(populateFields);
     }
     const entry = await this.repo.findById(type.id, resolved.id, projectionFor(fields), this.viewFor(type, mode.preview));
     if (!entry) {
@@ -293,21 +313,31 @@ export class EntriesService {
       throw notFound(codes.entryNotFound, what);
     }
     const out = this.present(type, pick(entry, fields), caller, mode.locale);
-    if (populate) await this.populate(type, [out], populate, mode, caller);
+    if (populate) await this.populate([out], populate, mode, caller);
     return out;
   }
 
+  private populateTree(type: ContentType, raw: string, fields: Record<string, string>, caller: Caller): PopulateNode[] {
+    return parsePopulateTree(this.registry, type, raw, fields, this.limits.maxPopulateDepth ?? 2, (t) => this.viewOf(t, caller));
+  }
+
+  private fieldsWithoutPopulate(fields: Record<string, string>): CmsError {
+    const keys = Object.keys(fields).map((k) => `fields[${k.slice(0, 64)}]`);
+    return invalid(codes.queryBadValue, `${keys.join(', ')} without populate: name the path in populate too`, keys.map((path) => ({ path, message: 'not a populated path' })));
+  }
+
   /**
-   * Replaces ids in media and reference fields by what they point at, one query per field. A
-   * reference to an entry the reader cannot see (unpublished, deleted) becomes null.
+   * Replaces ids in media and reference fields by what they point at: one batched query per node of
+   * the tree (path and level), never one per entry. A reference to an entry the reader cannot see
+   * (unpublished, deleted) becomes null. Each occurrence is its own copy, so cycles cannot form.
    */
-  private async populate(type: ContentType, entries: StoredEntry[], paths: string[], mode: { preview: boolean; locale: string }, caller: Caller): Promise<void> {
-    const media = paths.filter((p) => type.fields.get(p)?.media);
+  private async populate(entries: StoredEntry[], nodes: PopulateNode[], mode: { preview: boolean; locale: string }, caller: Caller): Promise<void> {
+    if (!entries.length) return;
+    const media = nodes.filter((n) => n.field.media).map((n) => n.path);
     if (media.length) await this.media.populate(entries, media);
-    for (const path of paths) {
-      const info = type.fields.get(path);
-      if (!info?.ref) continue;
-      const target = this.registry.get(info.ref)!;
+    for (const node of nodes) {
+      if (!node.target) continue;
+      const target = this.registry.get(node.target.id)!;
       caller.mayRead(target);
       let preview = mode.preview;
       if (preview) {
@@ -320,19 +350,47 @@ export class EntriesService {
           preview = false;
         }
       }
-      const holders = entries.map((e) => ({ e, value: readPath(e, path) }));
+      const holders = entries.map((e) => ({ e, value: readPath(e, node.path) }));
       const ids = [...new Set(holders.flatMap(({ value }) => (Array.isArray(value) ? value : [value])).filter((v): v is string => typeof v === 'string' && ID_PATTERN.test(v)))];
-      const shown = this.viewOf(target, caller);
-      const found = new Map((await this.repo.findByIds(target.id, ids, this.viewFor(target, preview))).map((d) => [d._id, d]));
+      const kept = keptFields(node);
+      const rows = await this.repo.findByIds(target.id, ids, this.viewFor(target, preview), projectionFor(kept));
+      const found = new Map(rows.map((d) => [d._id, d]));
+      const populated: StoredEntry[] = [];
       const resolve = (id: unknown) => {
         const doc = typeof id === 'string' ? found.get(id) : undefined;
-        return doc ? this.present(shown, { ...doc }, caller, mode.locale) : null;
+        if (!doc) return null;
+        const shown = this.present(node.target!, pick({ ...doc }, kept), caller, mode.locale);
+        populated.push(shown);
+        return shown;
       };
       for (const { e, value } of holders) {
         if (value === undefined) continue;
-        writePath(e, path, Array.isArray(value) ? value.map(resolve) : resolve(value));
+        writePath(e, node.path, Array.isArray(value) ? value.map(resolve) : resolve(value));
+      }
+      if (node.children.length) await this.populate(populated, node.children, { ...mode, preview }, caller);
+    }
+  }
+
+  /** Checks every reference in the fields: each id must be an entry (a draft will do) of its type. */
+  private async checkRefs(type: ContentType, fields: Fields): Promise<void> {
+    const refs = collectRefs(type.storedSchema, fields);
+    if (!refs.length) return;
+    const details: ErrorDetail[] = [];
+    for (const target of new Set(refs.map((r) => r.type))) {
+      const mine = refs.filter((r) => r.type === target);
+      const ids = [...new Set(mine.map((r) => r.id).filter((id) => ID_PATTERN.test(id)))];
+      const found = new Set((await this.repo.findByIds(target, ids, 'draft', { _id: 1 })).map((d) => d._id));
+      for (const r of mine) {
+        if (!found.has(r.id)) details.push({ path: r.pointer, message: ID_PATTERN.test(r.id) ? `no ${target} entry has this id` : 'not an entry id', type: target, id: r.id.slice(0, 64) });
       }
     }
+    if (details.length) throw invalid(codes.entryRef, `References of this ${type.id} do not point at entries of the right type (${details.length} problem${details.length === 1 ? '' : 's'})`, details);
+  }
+
+  /** Fields checked against the media library and the referenced entries; `_media` records the media held. */
+  private async withLinks(type: ContentType, fields: Fields): Promise<Fields> {
+    await this.checkRefs(type, fields);
+    return this.withMedia(type, fields);
   }
 
   async create(typeId: string, body: unknown, caller: Caller = SYSTEM, options: WriteOptions = {}): Promise<WriteResult> {
@@ -340,7 +398,7 @@ export class EntriesService {
     caller.mayWrite(type, 'create');
     const locale = this.locales.forWrite(options.locale);
     const { fields } = prepareBody(body, { allowVersion: false });
-    const stored = await this.withMedia(type, this.complete(type, this.locales.toStored(type, fields, locale, null, 'put')));
+    const stored = await this.withLinks(type, this.complete(type, this.locales.toStored(type, fields, locale, null, 'put')));
     const id = new ObjectId().toHexString();
     return this.commit({ type, id }, undefined, caller, true, async (_current, version, now) => {
       const doc = this.stamp(type, { _id: id, _type: type.id, _version: version, _createdAt: now, _updatedAt: now, _createdBy: caller.id }, stored, now);
@@ -402,7 +460,7 @@ export class EntriesService {
     return this.commit(target, expected, caller, false, async (current, version, now) => {
       if (!current && !type.singleton) throw notFound(codes.entryNotFound, `No ${type.id} entry with id ${id}`);
       caller.mayWrite(type, current ? 'update' : 'create', current?._createdBy as string | undefined);
-      const fields = await this.withMedia(type, this.complete(type, compute(current)));
+      const fields = await this.withLinks(type, this.complete(type, compute(current)));
       const doc = this.stamp(type, {
         _id: id,
         _type: type.id,
@@ -435,6 +493,11 @@ export class EntriesService {
       caller.mayWrite(type, 'delete', current._createdBy as string | undefined);
       // deleting what readers see takes it off the site, as unpublishing does
       if (type.drafts && current._status !== 'draft') caller.mayPublish(type);
+      const refusing = (await this.findReferrers(type, target.id, 100, true)).filter((r) => r.onDelete === 'refuse' && !(r.type === type.id && r.id === target.id));
+      if (refusing.length) {
+        throw new CmsError('conflict', codes.entryReferenced, `${refusing.length}${refusing.length === 100 ? '+' : ''} entr${refusing.length === 1 ? 'y refers' : 'ies refer'} to this ${type.id}: change them first (or declare "onDelete": "nullify" on their field)`,
+          refusing.map((r) => ({ path: `/${r.type}/${r.id}`, message: `${r.type} ${r.title ? `"${r.title}"` : r.id} refers to it in ${r.field}`, type: r.type, id: r.id, field: r.field })));
+      }
       return {
         action: 'delete',
         doc: null,
@@ -444,6 +507,73 @@ export class EntriesService {
         changed: [],
       };
     });
+    await this.nullifyReferrers(type, target.id);
+  }
+
+  /**
+   * Entries whose ref fields point at this one (their working copies and, with `published`, their
+   * published snapshots too), with what each field's `onDelete` says. Refs inside arrays of objects
+   * are not looked at.
+   */
+  private async findReferrers(type: ContentType, id: string, max: number, published: boolean, visible: (t: ContentType) => boolean = () => true): Promise<Referrer[]> {
+    const out: Referrer[] = [];
+    for (const from of this.registry.all()) {
+      if (!visible(from)) continue;
+      for (const field of from.fields.values()) {
+        if (field.ref !== type.id || out.length >= max) continue;
+        const projection = { _id: 1, ...(from.displayField ? { [from.displayField]: 1 } : {}) };
+        const views: View[] = published && from.drafts ? ['draft', 'published'] : ['draft'];
+        const seen = new Set<string>();
+        for (const view of views) {
+          for (const row of await this.repo.find(from.id, { filter: { [field.path]: id }, sort: { _id: 1 }, limit: max - out.length, projection }, view)) {
+            if (seen.has(row._id)) continue;
+            seen.add(row._id);
+            const title = from.displayField ? row[from.displayField] : undefined;
+            out.push({ type: from.id, id: row._id, field: field.path, onDelete: field.onDelete ?? 'refuse', ...(typeof title === 'string' ? { title } : {}) });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Removes references to a deleted entry from the fields that say `"onDelete": "nullify"`. */
+  private async nullifyReferrers(type: ContentType, id: string): Promise<void> {
+    for (const r of (await this.findReferrers(type, id, 10_000, false)).filter((x) => x.onDelete === 'nullify')) {
+      const from = this.registry.get(r.type)!;
+      try {
+        await this.save({ type: from, id: r.id }, undefined, SYSTEM, 'update', undefined, (current) => {
+          if (!current) throw notFound(codes.entryNotFound, 'gone');
+          const fields = userFields(current);
+          const value = readPath(fields, r.field);
+          if (Array.isArray(value)) writePath(fields, r.field, value.filter((v) => v !== id));
+          else if (value === id) {
+            const parts = r.field.split('.');
+            const parent = parts.length > 1 ? readPath(fields, parts.slice(0, -1).join('.')) : fields;
+            if (isObject(parent)) delete parent[parts[parts.length - 1]!];
+          }
+          return fields;
+        });
+      } catch (err) {
+        // the referrer was deleted meanwhile, or no longer validates without the reference: it keeps a
+        // dangling id, which populates as null
+        if (!(err instanceof CmsError)) throw err;
+      }
+    }
+  }
+
+  /** Who refers to this entry, for the admin UI: entries of types the caller may read drafts of. */
+  async referrers(typeId: string, id: string | undefined, caller: Caller = SYSTEM): Promise<Referrer[]> {
+    const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
+    const sees = (t: ContentType) => {
+      try {
+        caller.mayPreview(t);
+        return !caller.only;
+      } catch {
+        return false;
+      }
+    };
+    return this.findReferrers(target.type, target.id, 100, false, sees);
   }
 
   /** The type, which must have drafts, for publish, unpublish, discard and schedules. */
@@ -712,6 +842,11 @@ export class EntriesService {
     const changes: FieldChange[] = [];
     diffFields(fieldsOf(a), fieldsOf(b), '', changes);
     return { from, to, changes };
+  }
+
+  /** A stored entry as `get` shows it to this caller (private fields, `_media`, `locale`): for the sync feed. */
+  presentStored(type: ContentType, entry: StoredEntry, caller: Caller, locale: string): StoredEntry {
+    return this.present(this.viewOf(type, caller), { ...entry }, caller, locale);
   }
 }
 

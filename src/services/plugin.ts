@@ -1,7 +1,7 @@
 // Domain services, wired after the infrastructure they use.
 import { mkdir } from 'node:fs/promises';
 import fp from 'fastify-plugin';
-import type { AuthConfig, LocaleConfig, MediaConfig, PublishingConfig } from '../config.js';
+import type { AuthConfig, LocaleConfig, MediaConfig, PublishingConfig, WebhookConfig } from '../config.js';
 import type { ContentTypeRegistry } from '../content-types/registry.js';
 import { EntriesRepository } from '../storage/entries.js';
 import { MediaRepository } from '../storage/media.js';
@@ -20,6 +20,7 @@ import { SchedulesRepository } from '../storage/schedules.js';
 import { Locales } from './locales.js';
 import { PreviewService } from './previews.js';
 import { SchedulesService } from './schedules.js';
+import { setupWebhooks } from './webhooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,6 +44,7 @@ export interface ServicesOptions {
   publicUrl: string;
   locales: LocaleConfig;
   publishing: PublishingConfig;
+  webhooks: WebhookConfig;
   now?: Clock;
   /** Seconds between sweeps of abandoned uploads and orphaned objects; 0 turns the sweeper off. */
   sweepInterval?: number;
@@ -107,6 +109,8 @@ export default fp<ServicesOptions>(
         await stop?.();
       });
     }
+    // the webhook dispatcher: started on ready and stopped on close, as the schedule runner is
+    await setupWebhooks(app, { config: opts.webhooks, registry: opts.registry, changes, now });
 
     const interval = opts.sweepInterval ?? 300;
     if (interval > 0) {

@@ -44,6 +44,8 @@ export interface ListLimits {
   defaultLimit: number;
   maxLimit: number;
   maxOffset: number;
+  /** How many references deep `populate` may go (default 2). */
+  maxPopulateDepth?: number;
 }
 
 export interface SortKey {
@@ -60,8 +62,10 @@ export interface ListQuery {
   offset: number;
   /** Fields to return (undefined: all). */
   fields?: string[];
-  /** Fields whose ids are replaced by what they point at. */
-  populate?: string[];
+  /** `populate=`, as written: the entries service checks it against the types it crosses. */
+  populate?: string;
+  /** `fields[<populate path>]=a,b`, as written. */
+  populateFields: Record<string, string>;
 }
 
 type Scalar = string | number | boolean | null;
@@ -201,20 +205,6 @@ export function parseFields(type: ContentType, raw: string): string[] {
   return [...out];
 }
 
-/** `populate=a,b`: fields that hold media ids or references. */
-export function parsePopulate(type: ContentType, raw: string): string[] {
-  const out = new Set<string>();
-  for (const name of raw.split(',')) {
-    const info = type.fields.get(name);
-    if (!info) {
-      throw invalid(codes.queryUnknownField, `Unknown field "${name.slice(0, 64)}" in populate: type "${type.id}" has no such field`, [{ path: 'populate', message: `unknown field "${name.slice(0, 64)}"` }]);
-    }
-    if (!info.media && !info.ref) throw bad('populate', `"${name}" holds no media or reference, so there is nothing to populate`);
-    out.add(name);
-  }
-  return [...out];
-}
-
 // --- cursors: the sort signature and the last entry's sort values, base64url JSON ---
 
 const signature = (sort: SortKey[]) => sort.map((k) => (k.dir === -1 ? '-' : '') + k.field).join(',');
@@ -269,15 +259,23 @@ function afterCursor(sort: SortKey[], values: Scalar[]): Document {
 
 const and = (clauses: Document[]): Document => (clauses.length === 0 ? {} : clauses.length === 1 ? clauses[0]! : { $and: clauses });
 
-/** `locale`: the locale whose values a localized field's filter and sort compare. */
-export function parseListQuery(type: ContentType, query: Record<string, unknown>, limits: ListLimits, locale = ''): ListQuery {
+export interface ListOptions {
+  /** The locale whose values a localized field's filter and sort compare. */
+  locale?: string;
+  /** Whether `populate` and `fields[<path>]` are understood (content lists). */
+  populate?: boolean;
+}
+
+export function parseListQuery(type: ContentType, query: Record<string, unknown>, limits: ListLimits, options: ListOptions = {}): ListQuery {
+  const locale = options.locale ?? '';
   const clauses: Document[] = [];
   let sort: SortKey[] = [];
   let limit = limits.defaultLimit;
   let offset = 0;
   let cursor: string | undefined;
   let fields: string[] | undefined;
-  let populate: string[] | undefined;
+  let populate: string | undefined;
+  const populateFields: Record<string, string> = {};
   const unknown: ErrorDetail[] = [];
   for (const [param, value] of Object.entries(query)) {
     if (typeof value !== 'string') {
@@ -290,7 +288,8 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
     else if (param === 'offset') offset = parseCount('offset', value, 0, limits.maxOffset);
     else if (param === 'cursor') cursor = value;
     else if (param === 'fields') fields = parseFields(type, value);
-    else if (param === 'populate') populate = parsePopulate(type, value);
+    else if (options.populate && param === 'populate') populate = value;
+    else if (options.populate && /^fields\[[^[\]]+\]$/.test(param)) populateFields[param.slice(7, -1)] = value;
     else unknown.push({ path: param, message: 'unknown query parameter' });
   }
   if (unknown.length) {
@@ -300,7 +299,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   if (!sort.some((k) => k.field === '_id')) sort.push({ field: '_id', dir: 1 });
   const filter = and(clauses) as Filter<StoredEntry>;
   const pageFilter = (cursor === undefined ? filter : and([...clauses, afterCursor(sort, decodeCursor(type, cursor, sort))])) as Filter<StoredEntry>;
-  const result: ListQuery = { filter, pageFilter, sort, limit, offset };
+  const result: ListQuery = { filter, pageFilter, sort, limit, offset, populateFields };
   if (fields) result.fields = fields;
   if (populate) result.populate = populate;
   return result;

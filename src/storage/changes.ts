@@ -61,11 +61,40 @@ export class ChangeLog {
   /** The appends of this process, one after another: only other processes race for a number. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  private readonly listeners: ((change: Omit<Change, '_id'>, seq: number | undefined) => void)[] = [];
+
+  /** Told of each append of this process before the writer hears back (`seq` undefined: it failed). */
+  onAppend(listener: (change: Omit<Change, '_id'>, seq: number | undefined) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Appends a record and returns its sequence number. */
   append(change: Omit<Change, '_id'>): Promise<number> {
-    const result = this.queue.then(() => this.insert(change));
+    const tell = (seq: number | undefined) => {
+      for (const listener of this.listeners) listener(change, seq);
+    };
+    const result = this.queue.then(() => this.insert(change)).then(
+      (seq) => {
+        tell(seq);
+        return seq;
+      },
+      (err: unknown) => {
+        tell(undefined);
+        throw err;
+      },
+    );
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  /** One record, by its number (a cheap lookup, where ranges are scans on FerretDB). */
+  async get(seq: number): Promise<Change | null> {
+    return this.collection.findOne({ _id: seq });
+  }
+
+  /** Where the log ends, as the head hint says (cheap; it may lag a little behind). */
+  async hinted(): Promise<number> {
+    return (await this.heads.findOne({ _id: 'head' }))?.seq ?? 0;
   }
 
   private async insert(change: Omit<Change, '_id'>): Promise<number> {
