@@ -255,7 +255,8 @@ export class EntriesService {
     }
   }
 
-  async list(typeId: string, query: Record<string, unknown>, caller: Caller = SYSTEM): Promise<ListResult> {
+  /** `count: false` leaves out the total (-1), a scan on FerretDB that an export paging through everything does not need. */
+  async list(typeId: string, query: Record<string, unknown>, caller: Caller = SYSTEM, options: { count?: boolean } = {}): Promise<ListResult> {
     const base = this.collectionType(typeId);
     caller.mayRead(base);
     const mode = this.readMode(base, query, caller);
@@ -270,7 +271,7 @@ export class EntriesService {
     const projection = projectionFor(q.fields, q.sort);
     const [rows, total] = await Promise.all([
       this.repo.find(type.id, { filter: q.pageFilter, sort: mongoSort(q.sort), limit: q.limit + 1, skip: q.offset, ...(projection ? { projection } : {}) }, view),
-      this.repo.count(type.id, q.filter, view),
+      options.count === false ? Promise.resolve(-1) : this.repo.count(type.id, q.filter, view),
     ]);
     const { page, meta } = toPage(rows, q, total);
     const data = page.map((e) => this.present(type, pick(e, q.fields), caller, mode.locale));

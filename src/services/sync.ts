@@ -350,7 +350,7 @@ export class SyncService {
     // every list's own checks (populate, access) run before anything is streamed
     for (const type of types.slice(start)) {
       if (type.singleton) continue;
-      await this.entries.list(type.id, queryFor(type, { limit: '1' }), caller);
+      await this.entries.list(type.id, queryFor(type, { limit: '1' }), caller, { count: false });
     }
     const entries = this.entries;
     let count = 0;
@@ -373,7 +373,7 @@ export class SyncService {
         }
         let cursor = resume === undefined ? undefined : encodeCursor([{ field: '_id', dir: 1 }], { _id: resume });
         for (;;) {
-          const page = await entries.list(type.id, queryFor(type, { limit: String(pageSize), ...(cursor ? { cursor } : {}) }), caller);
+          const page = await entries.list(type.id, queryFor(type, { limit: String(pageSize), ...(cursor ? { cursor } : {}) }), caller, { count: false });
           if (page.data.length) {
             count += page.data.length;
             yield page.data.map((entry) => line({ type: type.id, id: entry._id, hash: hashOf(entry), entry })).join('');
