@@ -183,3 +183,41 @@ t.test('who refers to an entry', async (t) => {
   t.equal((await call(app, 'GET', `/api/content/author/${a._id}/referrers`, undefined, await tokenFor(app, ['content:preview']))).status, 200);
   t.equal((await call(app, 'GET', '/api/content/author/nope/referrers', undefined, admin)).status, 400);
 });
+
+t.test('a refused delete names only the referrers the caller may read', async (t) => {
+  const a = await author();
+  const secret = await post({ author: a._id, slug: `secret-launch-${++n}` }, false);
+  const writer = await tokenFor(app, ['content:write'], { types: ['author'] });
+  t.equal((await call(app, 'GET', `/api/content/post/${secret._id}?preview=true`, undefined, writer)).status, 403, 'the token cannot read posts');
+  const res = await call(app, 'DELETE', `/api/content/author/${a._id}`, undefined, writer);
+  t.equal(res.status, 409, dump(res));
+  t.notOk(JSON.stringify(res.body).includes(secret._id as string), 'the draft post is not named');
+  t.notOk(JSON.stringify(res.body).includes('secret-launch'), 'nor its slug');
+  t.match(res.body.error.details, [{ path: '', message: /1 more entry you may not read/ }]);
+  const asAdmin = await call(app, 'DELETE', `/api/content/author/${a._id}`, undefined, admin);
+  t.equal(asAdmin.body.error.details[0].id, secret._id, 'an admin sees which');
+});
+
+t.test('populate is bounded in how many entries one answer holds', async (t) => {
+  const dir = await buildTestApp(t, { env: { POPULATE_MAX_DEPTH: '3' } });
+  const made: string[] = [];
+  for (let i = 0; i < 11; i++) {
+    const res = await call(dir, 'POST', '/api/content/post', { title: { en: `Fan ${i}` }, slug: `fan-${i}`, body: { en: 'b' } });
+    made.push(res.body.data._id as string);
+  }
+  for (const id of made) {
+    t.equal((await call(dir, 'PATCH', `/api/content/post/${id}`, { related: made.filter((x) => x !== id) })).status, 200);
+    t.equal((await call(dir, 'POST', `/api/content/post/${id}/publish`)).status, 200);
+  }
+  const two = await call(dir, 'GET', '/api/content/post?limit=100&populate=related.related');
+  t.equal(two.status, 200, 'two levels: 11 × 10 × 10 copies');
+  const three = await call(dir, 'GET', '/api/content/post?limit=100&populate=related.related.related');
+  t.equal(three.status, 400, 'three levels would be 11,000 copies');
+  t.match(three.body.error, { code: 'CMS_ERR_QUERY_BAD_VALUE', details: [{ path: 'populate' }] });
+});
+
+t.test('fields[…] keys cannot reach a prototype', async (t) => {
+  for (const url of ['/api/content/post?populate=author&fields[__proto__]=name', '/api/content/post?fields[constructor]=name']) {
+    t.equal((await call(app, 'GET', url, undefined, ANON)).status, 400, url);
+  }
+});

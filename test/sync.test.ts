@@ -557,3 +557,16 @@ t.test('an expired token is a 410 (and the folder client falls back to a full sy
   t.equal(result.full, true);
   t.ok(JSON.parse(await readFile(join(folder, 'post', `${p._id}.json`), 'utf8')));
 });
+
+t.test('a token pins the types it covered: a caller who may read more types must sync in full again', async (t) => {
+  const narrow = await tokenFor(app, ['content:read'], { types: ['author'] });
+  const wide = await tokenFor(app, ['content:read'], { types: ['author', 'post'] });
+  const first = await raw('/api/sync', narrow);
+  t.equal(first.status, 200);
+  const end = first.lines[first.lines.length - 1]!;
+  t.equal(end.op, 'end');
+  const moved = await raw(`/api/sync${qs({ token: end.token as string })}`, wide);
+  t.equal(moved.status, 410, JSON.stringify(moved.body));
+  t.equal(moved.body.error?.code, 'CMS_ERR_SYNC_TOKEN_EXPIRED');
+  t.equal((await raw(`/api/sync${qs({ token: end.token as string })}`, narrow)).status, 200, 'the same caller goes on');
+});

@@ -96,6 +96,8 @@ export type Clock = () => Date;
 /** Tries of a write that keeps losing its version to concurrent writers (with a growing random pause). */
 const MAX_ATTEMPTS = 10;
 const MAX_VERSIONS_PAGE = 100;
+/** Entries one answer may hold through populate, copies included. */
+const MAX_POPULATED = 10_000;
 
 function pick(entry: StoredEntry, fields: string[] | undefined): StoredEntry {
   if (!fields) return entry;
@@ -285,7 +287,7 @@ export class EntriesService {
     const mode = this.readMode(resolved.type, query, caller);
     this.checkOnly(resolved.type, resolved.id, mode.preview, caller);
     const type = this.viewOf(resolved.type, caller);
-    const populateFields: Record<string, string> = {};
+    const populateFields = Object.create(null) as Record<string, string>; // keys come from the client: no prototype to set
     for (const [k, v] of Object.entries(mode.rest)) {
       const m = /^fields\[([^[\]]+)\]$/.exec(k);
       if (!m) continue;
@@ -332,7 +334,7 @@ export class EntriesService {
    * the tree (path and level), never one per entry. A reference to an entry the reader cannot see
    * (unpublished, deleted) becomes null. Each occurrence is its own copy, so cycles cannot form.
    */
-  private async populate(entries: StoredEntry[], nodes: PopulateNode[], mode: { preview: boolean; locale: string }, caller: Caller): Promise<void> {
+  private async populate(entries: StoredEntry[], nodes: PopulateNode[], mode: { preview: boolean; locale: string }, caller: Caller, budget = { left: MAX_POPULATED }): Promise<void> {
     if (!entries.length) return;
     const media = nodes.filter((n) => n.field.media).map((n) => n.path);
     if (media.length) await this.media.populate(entries, media);
@@ -360,6 +362,10 @@ export class EntriesService {
       const resolve = (id: unknown) => {
         const doc = typeof id === 'string' ? found.get(id) : undefined;
         if (!doc) return null;
+        // every occurrence is a copy: references fanning out level after level must stay bounded
+        if (--budget.left < 0) {
+          throw invalid(codes.queryBadValue, `populate would put more than ${MAX_POPULATED} entries in one answer: ask for fewer (limit, a shorter path, or fields[…])`, [{ path: 'populate', message: 'too many populated entries' }]);
+        }
         const shown = this.present(node.target!, pick({ ...doc }, kept), caller, mode.locale);
         populated.push(shown);
         return shown;
@@ -368,7 +374,7 @@ export class EntriesService {
         if (value === undefined) continue;
         writePath(e, node.path, Array.isArray(value) ? value.map(resolve) : resolve(value));
       }
-      if (node.children.length) await this.populate(populated, node.children, { ...mode, preview }, caller);
+      if (node.children.length) await this.populate(populated, node.children, { ...mode, preview }, caller, budget);
     }
   }
 
@@ -496,8 +502,12 @@ export class EntriesService {
       if (type.drafts && current._status !== 'draft') caller.mayPublish(type);
       const refusing = (await this.findReferrers(type, target.id, 100, true)).filter((r) => r.onDelete === 'refuse' && !(r.type === type.id && r.id === target.id));
       if (refusing.length) {
-        throw new CmsError('conflict', codes.entryReferenced, `${refusing.length}${refusing.length === 100 ? '+' : ''} entr${refusing.length === 1 ? 'y refers' : 'ies refer'} to this ${type.id}: change them first (or declare "onDelete": "nullify" on their field)`,
-          refusing.map((r) => ({ path: `/${r.type}/${r.id}`, message: `${r.type} ${r.title ? `"${r.title}"` : r.id} refers to it in ${r.field}`, type: r.type, id: r.id, field: r.field })));
+        // only referrers the caller may read (drafts included) are named; the others are counted
+        const named = this.shownReferrers(refusing, caller);
+        const hidden = refusing.length - named.length;
+        const details: ErrorDetail[] = named.map((r) => ({ path: `/${r.type}/${r.id}`, message: `${r.type} ${r.title ? `"${r.title}"` : r.id} refers to it in ${r.field}`, type: r.type, id: r.id, field: r.field }));
+        if (hidden) details.push({ path: '', message: `${hidden} more entr${hidden === 1 ? 'y' : 'ies'} you may not read` });
+        throw new CmsError('conflict', codes.entryReferenced, `${refusing.length}${refusing.length === 100 ? '+' : ''} entr${refusing.length === 1 ? 'y refers' : 'ies refer'} to this ${type.id}: change them first (or declare "onDelete": "nullify" on their field)`, details);
       }
       return {
         action: 'delete',
@@ -566,15 +576,28 @@ export class EntriesService {
   /** Who refers to this entry, for the admin UI: entries of types the caller may read drafts of. */
   async referrers(typeId: string, id: string | undefined, caller: Caller = SYSTEM): Promise<Referrer[]> {
     const target = this.resolve(typeId, id, (type) => caller.mayPreview(type));
-    const sees = (t: ContentType) => {
-      try {
-        caller.mayPreview(t);
-        return !caller.only;
-      } catch {
-        return false;
-      }
-    };
-    return this.findReferrers(target.type, target.id, 100, false, sees);
+    return this.shownReferrers(await this.findReferrers(target.type, target.id, 100, false, (t) => this.readsDrafts(t, caller)), caller);
+  }
+
+  private readsDrafts(type: ContentType, caller: Caller): boolean {
+    try {
+      caller.mayPreview(type);
+      return !caller.only;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The referrers the caller may read, titled only where the title is no private field to them. */
+  private shownReferrers(referrers: Referrer[], caller: Caller): Referrer[] {
+    return referrers
+      .filter((r) => this.readsDrafts(this.registry.get(r.type)!, caller))
+      .map((r) => {
+        const from = this.registry.get(r.type)!;
+        if (caller.seesPrivate || !from.displayField || !from.fields.get(from.displayField)?.private) return r;
+        const { title: _hidden, ...rest } = r;
+        return rest;
+      });
   }
 
   /** The type, which must have drafts, for publish, unpublish, discard and schedules. */

@@ -275,7 +275,7 @@ export function parseListQuery(type: ContentType, query: Record<string, unknown>
   let cursor: string | undefined;
   let fields: string[] | undefined;
   let populate: string | undefined;
-  const populateFields: Record<string, string> = {};
+  const populateFields = Object.create(null) as Record<string, string>; // keys come from the client: no prototype to set
   const unknown: ErrorDetail[] = [];
   for (const [param, value] of Object.entries(query)) {
     if (typeof value !== 'string') {

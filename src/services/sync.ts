@@ -30,8 +30,10 @@ export interface SyncTokenData {
   v: 1;
   seq: number;
   view: 'published' | 'preview';
-  /** The requested types (sorted); absent: every type the caller may read. */
+  /** The types covered (sorted): those requested, or every type the caller could read. */
   types?: string[];
+  /** No types were named: `types` is what the caller could read then. */
+  all?: boolean;
   locale: string;
   media: boolean;
 }
@@ -212,7 +214,8 @@ export class SyncService {
     const mediaAsked = parseBool(query, 'media');
     if (mediaAsked) access.mayReadMedia();
     const media = mediaAsked ?? passes(access.mayReadMedia);
-    const shape: Omit<SyncTokenData, 'seq'> = { v: 1, view: preview ? 'preview' : 'published', ...(named ? { types: named } : {}), locale, media };
+    // the types are pinned even when not named: a caller whose readable types changed needs a full sync
+    const shape: Omit<SyncTokenData, 'seq'> = { v: 1, view: preview ? 'preview' : 'published', types: named ?? types.map((t) => t.id).sort(), ...(named ? {} : { all: true }), locale, media };
     const rawToken = oneString(query, 'token');
     const ctx: Ctx = { types, preview, locale, media, caller, shape };
     if (rawToken === undefined || rawToken === '') {
@@ -222,7 +225,13 @@ export class SyncService {
     }
     const token = decodeSyncToken(rawToken);
     const differs: string[] = (['view', 'locale', 'media'] as const).filter((k) => token[k] !== shape[k]);
-    if (JSON.stringify(token.types ?? null) !== JSON.stringify(shape.types ?? null)) differs.push('types');
+    if (Boolean(token.all) !== Boolean(shape.all)) differs.push('types');
+    if (JSON.stringify(token.types ?? null) !== JSON.stringify(shape.types ?? null)) {
+      if (shape.all && !differs.length) {
+        throw new CmsError('gone', codes.syncTokenExpired, 'The types this caller may read changed since this token: sync again without a token (a full sync)', [{ path: 'token', message: 'made for other types' }]);
+      }
+      differs.push('types');
+    }
     if (differs.length) throw badToken(`it was made for another ${differs.join(', ')}: sync with the same types, locale, preview and media as the token's first sync`);
     const text = await this.changesSince(ctx, token.seq, limit);
     return { chunks: (async function* () { yield text; })(), full: false };
