@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import t from 'tap';
 import { DeliveryCache, type CachedResponse } from '../src/services/delivery-cache.js';
+import { cacheKey } from '../src/plugins/cache.js';
 import type { Change, ChangeLog } from '../src/storage/changes.js';
 import { buildTestApp, call, EXAMPLE_TYPES, send, signIn, tokenFor, type Json, type Res } from './helpers.js';
 
@@ -529,4 +530,13 @@ t.test('the cache on its own: catching up in batches, gaps, failed polls, stale 
   t.equal(await cache.poll(), 37, 'read past the hole');
   t.equal(cache.position, 140);
   t.notOk(cache.get('author'), 'and everything was dropped, whatever the missing record said');
+});
+
+t.test('cache keys: parameter order does not matter, broken escapes are not cached, previews never', async (t) => {
+  t.equal(cacheKey('/api/content/post?b=2&a=1'), cacheKey('/api/content/post?a=1&b=2'));
+  t.not(cacheKey('/api/content/post?a=1'), cacheKey('/api/content/post?a=2'));
+  t.equal(cacheKey('/api/content/post?filter[slug]=%FF'), undefined, 'a broken escape is not cached');
+  t.type(cacheKey('/api/content/post?filter[slug]=%EF%BF%BD'), 'string', 'a real U+FFFD is');
+  t.equal(cacheKey('/api/content/post?preview=true'), undefined);
+  t.type(cacheKey('/api/content/post?preview=false'), 'string');
 });

@@ -47,7 +47,15 @@ const VARY = ['Authorization', 'Cookie'];
 export function cacheKey(url: string): string | undefined {
   const at = url.indexOf('?');
   const path = at === -1 ? url : url.slice(0, at);
-  const params = new URLSearchParams(at === -1 ? '' : url.slice(at + 1));
+  const raw = at === -1 ? '' : url.slice(at + 1);
+  // URLSearchParams reads broken escapes (%FF) as U+FFFD, as it reads %EF%BF%BD: such a query would
+  // share a key with another that the route reads differently, so it is not cached
+  try {
+    for (const part of raw.split(/[&=]/)) decodeURIComponent(part.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+  const params = new URLSearchParams(raw);
   if (params.getAll('preview').some((v) => v !== 'false')) return undefined;
   params.sort();
   const query = params.toString();
