@@ -15,8 +15,8 @@
 // (bench/media.ts), which write their own section. Everything started is stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
-//   BENCH_ONLY=        content, media or publishing: run only that part (default: all); see bench/media.ts
-//                      and bench/publishing.ts
+//   BENCH_ONLY=        content, media, publishing or delivery: run only that part (default: all); see
+//                      bench/media.ts, bench/publishing.ts and bench/delivery.ts
 //                      for BENCH_MEDIA_ROUNDS and BENCH_MEDIA_UPLOADS
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -36,6 +36,7 @@ import { FERRETDB_VERSION, ServicesError, startMissingServices, VERSITYGW_VERSIO
 import { BenchError, checkClean, int, intFromEnv, kb, loadProcesses, log, measure, ms, ratio, rng, writeSection } from './common.js';
 import type { LoadResult } from './load.js';
 import { cpuShares, cpuTimes, mediaSection, runMedia, writeMediaReport } from './media.js';
+import { DELIVERY_END, DELIVERY_PROSE, DELIVERY_START, deliverySection, runDelivery } from './delivery.js';
 import { PUBLISHING_END, PUBLISHING_PROSE, PUBLISHING_START, publishingSection, runPublishing } from './publishing.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -437,7 +438,7 @@ async function writeReport(generated: string): Promise<void> {
 
 // --- main ---
 
-const PARTS = ['content', 'media', 'publishing'] as const;
+const PARTS = ['content', 'media', 'publishing', 'delivery'] as const;
 type Part = (typeof PARTS)[number];
 
 function partsFromEnv(): Part[] {
@@ -456,6 +457,8 @@ async function main(): Promise<void> {
 
   let services: Awaited<ReturnType<typeof startMissingServices>> | undefined;
   let app: FastifyInstance | undefined;
+  /** A second CMS app on the same database (the delivery part's, cache off), closed before the first. */
+  let uncachedApp: FastifyInstance | undefined;
   let rawClient: MongoClient | undefined;
   let rawS3: S3 | undefined;
   /** Baseline servers, closed at the end. */
@@ -479,6 +482,7 @@ async function main(): Promise<void> {
       for (const server of servers) await step('closing a baseline server', () => server.close());
       if (rawClient) await step("closing the raw driver's MongoClient", () => rawClient!.close());
       if (rawS3) await step("closing the benchmark's S3 client", async () => rawS3!.client.destroy());
+      if (uncachedApp) await step('closing the uncached CMS', () => uncachedApp!.close());
       if (app) {
         const a = app;
         await step('dropping the bench database', () => a.mongo.db.dropDatabase());
@@ -579,6 +583,38 @@ async function main(): Promise<void> {
       console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
       await writeSection(REPORT, PUBLISHING_START, PUBLISHING_END, PUBLISHING_PROSE, generated);
       log(`wrote the publishing section of ${REPORT}`);
+    }
+
+    if (parts.includes('delivery')) {
+      // the same CMS on the same database and bucket, with the delivery cache off
+      uncachedApp = await buildApp({ ...config, deliveryCache: { ...config.deliveryCache, maxBytes: 0 } }, { registry });
+      const uncachedUrl = await uncachedApp.listen({ host: '127.0.0.1', port: 0 });
+      const loadBefore = loadavg()[0]!;
+      const outcome = await runDelivery({
+        app,
+        cmsUrl,
+        uncachedUrl,
+        db: rawDb,
+        measure,
+        track: (server) => servers.push(server),
+        duration,
+        warmup,
+        connections: CONNECTIONS,
+        slices: SLICES,
+      });
+      const generated = deliverySection(outcome, {
+        date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        duration,
+        warmup,
+        connections: CONNECTIONS,
+        slicing: slicing(duration).replace(', raw driver, bare Fastify, then the reverse order', ', then its baseline, then the reverse order'),
+        autocannon: autocannonVersion,
+        database,
+        load: [loadBefore, loadavg()[0]!],
+      });
+      console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
+      await writeSection(REPORT, DELIVERY_START, DELIVERY_END, DELIVERY_PROSE, generated);
+      log(`wrote the delivery section of ${REPORT}`);
     }
   } finally {
     await cleanup();
