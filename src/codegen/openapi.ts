@@ -1,7 +1,8 @@
 // The OpenAPI 3.1 description of the API, generated from the content types at start-up, so it
 // describes exactly the routes src/routes/content.ts registers for them.
 import type { ContentType, ContentTypeRegistry } from '../content-types/registry.js';
-import type { FieldInfo, SchemaNode } from '../content-types/fields.js';
+import type { FieldInfo, FieldKind, SchemaNode } from '../content-types/fields.js';
+import { OPS_BY_KIND } from '../services/query.js';
 import { cleanSchema, fieldDescription, localesOf, PRIVATE_NOTE, populatable, typeNames, withoutDefaults, withoutRequired } from './shared.js';
 
 type Json = Record<string, unknown>;
@@ -203,22 +204,12 @@ const SECURITY_SCHEMES = {
   previewToken: { type: 'http', scheme: 'bearer', bearerFormat: 'cmsp_…', description: 'Opens one entry’s draft with ?preview=true (POST …/preview makes one)' },
 };
 
-/** Operators by field kind, as the query language takes them (README "Query language"). */
-const OPERATORS: Record<string, string[]> = {
-  string: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists', 'contains', 'startsWith'],
-  number: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists'],
-  integer: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists'],
-  boolean: ['eq', 'ne', 'exists'],
-  array: ['contains', 'in', 'nin', 'exists'],
-  object: ['exists'],
-  mixed: ['exists'],
-};
 const SYSTEM_FILTERS: Record<string, string> = { _id: 'string', _createdAt: 'string', _updatedAt: 'string', _version: 'integer', _status: 'string', _publishedAt: 'string' };
 
 function filterSchema(fields: Iterable<FieldInfo>): Json {
   const properties: Json = {};
   const add = (path: string, kind: string, isPrivate: boolean) => {
-    const ops = OPERATORS[kind] ?? ['exists'];
+    const ops = OPS_BY_KIND[kind as FieldKind] ?? ['exists'];
     properties[path] = {
       description: `filter[${path}]=value (eq) or filter[${path}][op]=value; ${ops.join(', ')}${isPrivate ? `. ${PRIVATE_NOTE}` : ''}`,
       anyOf: [{ type: 'string' }, { type: 'object', propertyNames: { enum: ops }, additionalProperties: { type: 'string' } }],

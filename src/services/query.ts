@@ -14,7 +14,8 @@ export const ID_PATTERN = /^[0-9a-f]{24}$/;
 export const OPERATORS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists', 'contains', 'startsWith'] as const;
 export type Operator = (typeof OPERATORS)[number];
 
-const OPS_BY_KIND: Record<FieldKind, readonly Operator[]> = {
+/** Operators by field kind (the OpenAPI document lists them from here too). */
+export const OPS_BY_KIND: Record<FieldKind, readonly Operator[]> = {
   string: OPERATORS,
   number: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists'],
   integer: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'exists'],
