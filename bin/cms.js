@@ -8,4 +8,5 @@ if (!existsSync(cli)) {
   console.error('The CMS is not built yet: run `npm run build` first.');
   process.exit(2);
 }
-await import(cli);
+const { run } = await import(cli);
+process.exitCode = await run(process.argv.slice(2));

@@ -1,23 +1,26 @@
 // The `cms` command. Reads the same configuration as the server (environment variables).
+// Each group of subcommands lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MongoClient, type Db } from 'mongodb';
-import { startServices, type RunningServices } from '../../scripts/services.js';
-import { createSessions } from '../auth/sessions.js';
-import { ConfigError, loadConfig, parseLocales, type Config } from '../config.js';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, parseLocales } from '../config.js';
 import { CmsError } from '../errors.js';
-import { AuditLog } from '../services/audit.js';
-import { AuthService } from '../services/auth.js';
-import { ROLES, UsersRepository } from '../storage/users.js';
 import { ContentTypeLoadError, loadContentTypes } from '../content-types/loader.js';
 import { typesCommand } from '../codegen/types.js';
+import { registerBackup } from './backup.js';
+import { registerMigrate } from './migrate.js';
+import { CliError, describeCmsError, EXIT, processIo, type ExitCode, type Io } from './shared.js';
+import { registerTokens } from './tokens.js';
+import { registerUsers } from './users.js';
 
-/** Exit codes: 0 all good, 1 the check found problems, 2 bad usage or configuration. */
-export const EXIT = { ok: 0, problems: 1, usage: 2 } as const;
+export { EXIT };
 
-export function buildCli(out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Command {
+export function buildCli(io: Io = processIo): Command {
+  const out = io.out;
+  const err = io.err;
   const program = new Command('cms')
-    .description('Headless CMS command line: check content types, manage users.')
+    .description('Headless CMS command line: content-type checks and migrations, backups, users and tokens.')
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err });
 
@@ -50,95 +53,35 @@ export function buildCli(out: (s: string) => void = (s) => process.stdout.write(
     .action(async (opts: { dir?: string; out: string }) => {
       process.exitCode = (await typesCommand(opts, out, err)) === 0 ? EXIT.ok : EXIT.problems;
     });
-  const users = program.command('users').description('Manage users (the server need not run)');
-  users
-    .command('create')
-    .description('Create a user; the password is read from standard input (or asked for on a terminal)')
-    .requiredOption('--email <email>', 'sign-in email')
-    .requiredOption('--name <name>', 'display name')
-    .option('--role <role>', `one of ${ROLES.join(', ')}`, 'admin')
-    .action(async (opts: { email: string; name: string; role: string }) => {
-      const password = await readPassword(err);
-      await withDatabase(async (db, config) => {
-        const repo = new UsersRepository(db);
-        await repo.ensureIndexes();
-        const auth = new AuthService(repo, createSessions(repo, { idleMinutes: config.auth.idleMinutes, maxHours: config.auth.maxHours, secure: false, now: () => new Date() }), config.auth);
-        try {
-          const user = await auth.createUser({ email: opts.email, name: opts.name, password, role: opts.role });
-          await new AuditLog(db, config.list).record('system', { ip: 'local' }, 'user.create', { kind: 'user', id: user._id, fields: ['email', 'name', 'role'] });
-          out(`Created ${user.role} ${user.email} (${user._id})\n`);
-          process.exitCode = EXIT.ok;
-        } catch (e) {
-          if (!(e instanceof CmsError)) throw e;
-          err(`${e.message}${e.details.length ? `: ${e.details.map((d) => `${d.path || 'body'} ${d.message}`).join('; ')}` : ''}\n`);
-          process.exitCode = EXIT.problems;
-        }
-      });
-    });
+  registerUsers(program, io);
+  registerTokens(program, io);
+  registerBackup(program, io);
+  registerMigrate(program, io);
   return program;
 }
 
-/** The password: from a terminal without echo, else the first line of standard input. */
-async function readPassword(err: (s: string) => void): Promise<string> {
-  if (process.stdin.isTTY) {
-    err('Password: ');
-    return new Promise((resolvePassword) => {
-      let value = '';
-      process.stdin.setRawMode(true);
-      process.stdin.resume();
-      const onData = (chunk: Buffer) => {
-        for (const ch of chunk.toString('utf8')) {
-          if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-            process.stdin.setRawMode(false);
-            process.stdin.pause();
-            process.stdin.off('data', onData);
-            err('\n');
-            resolvePassword(value);
-            return;
-          }
-          if (ch === '\u0003') process.exit(EXIT.usage);
-          value = ch === '\u007f' ? value.slice(0, -1) : value + ch;
-        }
-      };
-      process.stdin.on('data', onData);
-    });
-  }
-  let input = '';
-  for await (const chunk of process.stdin) input += String(chunk);
-  return input.split(/\r?\n/)[0] ?? '';
-}
-
-/** Runs `fn` against the configured database, or the embedded one (the server must then be stopped). */
-async function withDatabase(fn: (db: Db, config: Config) => Promise<void>): Promise<void> {
-  const config = loadConfig();
-  let services: RunningServices | undefined;
-  if (!config.mongo.uri) {
-    services = await startServices({ dataDir: config.dataDir, mongo: true, s3: false });
-    config.mongo.uri = services.mongoUri;
-  }
-  const client = new MongoClient(config.mongo.uri!, { serverSelectionTimeoutMS: 10_000 });
+/** Runs the CLI; returns the exit code (tests call this with their own io). */
+export async function run(argv: string[], io: Io = processIo): Promise<number> {
+  const json = argv.includes('--json');
+  const fail = (code: ExitCode, message: string, data: Record<string, unknown> = {}) => {
+    if (json) io.out(`${JSON.stringify({ ok: false, error: { message, exit: code, ...data } }, null, 2)}\n`);
+    else io.err(`${message}\n`);
+    return code;
+  };
   try {
-    await client.connect();
-    await fn(client.db(config.mongo.db), config);
-  } finally {
-    await client.close();
-    await services?.stop();
-  }
-}
-
-export async function run(argv: string[]): Promise<void> {
-  try {
-    await buildCli().parseAsync(argv, { from: 'user' });
+    process.exitCode = undefined;
+    await buildCli(io).parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    } else if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\n`);
-      process.exitCode = EXIT.usage;
-    } else {
-      throw e;
-    }
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof ConfigError) return fail(EXIT.usage, e.message);
+    if (e instanceof CliError) return fail(e.exit, e.message, e.data);
+    if (e instanceof CmsError) return fail(EXIT.problems, describeCmsError(e), { code: e.code, details: e.details });
+    throw e;
   }
 }
 
-await run(process.argv.slice(2));
+// run only as the program itself, not when a test imports run()
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,5 @@
+// Placeholder: filled in by its owner.
+import type { Command } from 'commander';
+import type { Io } from './shared.js';
+
+export function registerTokens(_program: Command, _io: Io): void {}
