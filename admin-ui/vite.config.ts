@@ -16,7 +16,10 @@ export default defineConfig({
     sourcemap: true,
   },
   server: {
-    // `npx vite admin-ui` during development: the API comes from a CMS running on :3000
-    proxy: { '/api': 'http://127.0.0.1:3000', '/media': 'http://127.0.0.1:3000' },
+    // `npx vite admin-ui` during development: the API comes from a CMS running on :3000. Writes carry
+    // the server's own Origin, as its CSRF check expects of pages it serves itself.
+    proxy: Object.fromEntries(
+      ['/api', '/media'].map((path) => [path, { target: 'http://127.0.0.1:3000', changeOrigin: true, headers: { origin: 'http://127.0.0.1:3000' } }]),
+    ),
   },
 });

@@ -15,6 +15,7 @@ import openApiRoutes from './routes/openapi.js';
 import mediaRoutes from './routes/media.js';
 import webhookRoutes from './routes/webhooks.js';
 import syncRoutes from './routes/sync.js';
+import adminRoutes from './routes/admin.js';
 import type { Clock } from './services/entries.js';
 import servicesPlugin from './services/plugin.js';
 import mongoPlugin from './storage/mongo.js';
@@ -30,6 +31,8 @@ export interface AppOptions {
   schedulePollSeconds?: number;
   /** Overrides WEBHOOK_POLL_MS (0: no webhook dispatcher; tests call app.webhooks.runOnce()). */
   webhookPollMs?: number;
+  /** The built admin UI served at /admin (default: the project's admin-ui/dist). */
+  adminUiDir?: string;
 }
 
 function loggerOptions(config: Config) {
@@ -83,6 +86,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     await app.register(mediaRoutes, { config: config.media });
     await app.register(webhookRoutes, { maxOffset: config.list.maxOffset });
     await app.register(syncRoutes, { pageSize: config.list.maxLimit });
+    await app.register(adminRoutes, { publicUrl: config.publicUrl, ...(options.adminUiDir ? { uiDir: options.adminUiDir } : {}) });
   } catch (err) {
     // a later plugin failed (S3 down, a unique index that cannot be built): close what was opened
     await app.close().catch(() => undefined);

@@ -73,6 +73,7 @@ const schema = {
     WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 300000, default: 10000 },
     WEBHOOK_DEBOUNCE_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 10 },
     WEBHOOK_POLL_MS: { type: 'integer', minimum: 0, maximum: 3600000, default: 1000 },
+    SCHEMA_STRICT: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -130,6 +131,7 @@ interface Env {
   WEBHOOK_TIMEOUT_MS: number;
   WEBHOOK_DEBOUNCE_SECONDS: number;
   WEBHOOK_POLL_MS: number;
+  SCHEMA_STRICT: boolean;
 }
 
 export interface LocaleConfig {
@@ -221,6 +223,8 @@ export interface Config {
   webhooks: WebhookConfig;
   /** What is not configured, and so is started locally by the server (embedded mode). */
   embedded: { mongo: boolean; s3: boolean };
+  /** Refuse to start when stored entries do not match the content types (else only warn). */
+  schemaStrict: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -355,6 +359,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       pollMs: env.WEBHOOK_POLL_MS,
     },
     embedded: { mongo: !env.MONGODB_URI, s3: !env.S3_ENDPOINT && !env.S3_ACCESS_KEY_ID && !data.S3_BUCKET },
+    schemaStrict: env.SCHEMA_STRICT,
   };
   if (env.NODE_ENV === 'production' && (config.embedded.mongo || config.embedded.s3)) {
     throw new ConfigError(

@@ -62,6 +62,7 @@ export const codes = {
   methodNotAllowed: 'CMS_ERR_METHOD_NOT_ALLOWED',
   requestInvalid: 'CMS_ERR_REQUEST_INVALID',
   serviceUnavailable: 'CMS_ERR_SERVICE_UNAVAILABLE',
+  adminUiNotBuilt: 'CMS_ERR_ADMIN_UI_NOT_BUILT',
   internal: 'CMS_ERR_INTERNAL',
   entryMedia: 'CMS_ERR_ENTRY_MEDIA',
   mediaNotFound: 'CMS_ERR_MEDIA_NOT_FOUND',

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { ContentTypeLoadError, loadContentTypes } from './content-types/loader.js';
+import { SchemaMismatchError, startupCheck } from './services/migrations/check.js';
 import { ServicesError, startServices, type RunningServices } from '../scripts/services.js';
 
 async function withEmbeddedServices(config: Config): Promise<RunningServices | undefined> {
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
   try {
     const built = await app;
     if (!built || closing) return;
+    // stored entries that no longer match the files: a warning, or no start under SCHEMA_STRICT (or --strict)
+    const mismatch = await startupCheck(built.mongo.db, registry, { strict: config.schemaStrict || process.argv.includes('--strict') });
+    if (mismatch) built.log.warn({ types: mismatch.check.types.filter((t) => t.failing).map((t) => ({ type: t.type, checked: t.checked, failing: t.failing })) }, mismatch.message);
     await built.listen({ host: config.host, port: config.port });
     const address = built.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -67,7 +71,10 @@ async function main(): Promise<void> {
     const setupToken = await built.auth.openSetup();
     if (setupToken) {
       // printed, not only logged: this is how the first admin gets in (or `cms users create`)
-      console.error(`\nNo users yet. Create the first admin (this link works once):\n  ${origin}/setup?token=${setupToken}\n`);
+      console.error(
+        `\nNo users yet. Create the first admin in the admin UI (the token works once):\n  ${origin}/admin/setup?token=${setupToken}\n` +
+          `Without JavaScript, the same token works in the plain form:\n  ${origin}/setup?token=${setupToken}\n`,
+      );
     }
   } catch (err) {
     if (closing) return;
@@ -78,7 +85,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof ContentTypeLoadError || err instanceof ServicesError) {
+  if (err instanceof ConfigError || err instanceof ContentTypeLoadError || err instanceof ServicesError || err instanceof SchemaMismatchError) {
     console.error(`The CMS cannot start.\n${err.message}`);
   } else {
     console.error('The CMS cannot start:', err);

@@ -1,5 +1,5 @@
 // Routes of the admin UI (served under /admin). Signed-out visitors go to login (or setup on first run).
-import { useEffect } from 'react';
+import { startTransition, useEffect } from 'react';
 import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import { SESSION_EXPIRED } from './api';
 import { Layout } from './components/Layout';
@@ -24,8 +24,11 @@ function SessionWatcher() {
   useEffect(() => {
     const onExpired = () => {
       if (location.pathname.startsWith('/login') || location.pathname.startsWith('/setup')) return;
-      session.clear();
-      navigate(`/login?expired=1&next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
+      // one transition: otherwise forgetting the user renders Protected first, whose own redirect drops expired=1
+      startTransition(() => {
+        navigate(`/login?expired=1&next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
+        session.clear();
+      });
     };
     window.addEventListener(SESSION_EXPIRED, onExpired);
     return () => window.removeEventListener(SESSION_EXPIRED, onExpired);

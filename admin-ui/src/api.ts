@@ -65,7 +65,8 @@ export async function api<T = unknown>(path: string, options: RequestOptions = {
   }
   if (!res.ok) {
     const err = await errorFrom(res);
-    if (res.status === 401 && !path.startsWith('/api/auth/login') && !path.startsWith('/api/auth/setup')) window.dispatchEvent(new CustomEvent(SESSION_EXPIRED));
+    // /api/auth/me answers 401 to anyone signed out: that is not an expired session
+    if (res.status === 401 && !path.startsWith('/api/auth/login') && !path.startsWith('/api/auth/setup') && !path.startsWith('/api/auth/me')) window.dispatchEvent(new CustomEvent(SESSION_EXPIRED));
     throw err;
   }
   if (res.status === 204) return undefined as T;

@@ -41,6 +41,17 @@ export interface TypeInfo {
   /** The authored JSON Schema of the entry's own fields, x-cms annotations included. */
   schema: RJSFSchema;
   fields: FieldInfo[];
+  form: FormInfo;
+}
+
+/** What the entry form validates against (used verbatim: the validators were compiled from exactly these). */
+export interface FormInfo {
+  /** In the default locale. */
+  schema: RJSFSchema;
+  /** In other locales: localized fields are not required there. */
+  otherLocaleSchema: RJSFSchema;
+  /** The ES module of the precompiled validators, or null when the server could not compile them. */
+  validatorUrl: string | null;
 }
 
 export interface TypesResponse {

@@ -2,14 +2,12 @@
 // Each group of subcommands lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, parseLocales } from '../config.js';
+import { ConfigError } from '../config.js';
 import { CmsError } from '../errors.js';
-import { ContentTypeLoadError, loadContentTypes } from '../content-types/loader.js';
 import { typesCommand } from '../codegen/types.js';
 import { registerBackup } from './backup.js';
-import { registerMigrate } from './migrate.js';
+import { checkCommand, registerMigrate } from './migrate.js';
 import { CliError, describeCmsError, EXIT, processIo, type ExitCode, type Io } from './shared.js';
 import { registerTokens } from './tokens.js';
 import { registerUsers } from './users.js';
@@ -22,29 +20,16 @@ export function buildCli(io: Io = processIo): Command {
   const program = new Command('cms')
     .description('Headless CMS command line: content-type checks and migrations, backups, users and tokens.')
     .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: out, writeErr: err });
 
   program
     .command('check')
-    .description('Validate the content-type files against the meta-schema and compile them')
+    .description('Validate the content-type files, then every stored entry against its type (when there is a database); exits 1 on any problem')
     .option('--dir <path>', 'content-types directory (default: CONTENT_TYPES_DIR or ./content-types)')
+    .option('--files-only', 'check the files only, without a database (for CI)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dir?: string; json?: boolean }) => {
-      // only the types directory matters here: a check must run in CI without any service configured
-      const dir = resolve(opts.dir ?? process.env.CONTENT_TYPES_DIR ?? 'content-types');
-      try {
-        const registry = await loadContentTypes(dir, { locales: parseLocales(process.env.LOCALES || 'en', process.env.LOCALE_FALLBACKS ?? '') });
-        const types = registry.all().map((t) => ({ id: t.id, file: t.file, singleton: t.singleton, fields: t.fields.size }));
-        if (opts.json) out(`${JSON.stringify({ ok: true, types, issues: [] }, null, 2)}\n`);
-        else out(`OK: ${types.length} content types (${types.map((t) => t.id).join(', ')})\n`);
-        process.exitCode = EXIT.ok;
-      } catch (e) {
-        if (!(e instanceof ContentTypeLoadError)) throw e;
-        if (opts.json) out(`${JSON.stringify({ ok: false, types: [], issues: e.issues }, null, 2)}\n`);
-        else err(`${e.message}\n`);
-        process.exitCode = EXIT.problems;
-      }
-    });
+    .action((opts: { dir?: string; json?: boolean; filesOnly?: boolean }) => checkCommand(opts, io));
   program
     .command('types')
     .description('Write TypeScript declarations of the content types (entries, stored and populated variants)')
@@ -73,7 +58,11 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     await buildCli(io).parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return EXIT.ok;
+      // commander has printed the message (and usage) on stderr; scripts also get it as JSON
+      return json ? fail(EXIT.usage, e.code === 'commander.help' ? 'A subcommand is needed (see --help)' : e.message.replace(/^error: /, '')) : EXIT.usage;
+    }
     if (e instanceof ConfigError) return fail(EXIT.usage, e.message);
     if (e instanceof CliError) return fail(e.exit, e.message, e.data);
     if (e instanceof CmsError) return fail(EXIT.problems, describeCmsError(e), { code: e.code, details: e.details });

@@ -35,6 +35,10 @@ export interface Io {
   err(s: string): void;
   /** True when stderr is a terminal (progress bars are drawn only then). */
   tty: boolean;
+  /** Where passwords are read from (default: process.stdin). */
+  stdin?: NodeJS.ReadableStream;
+  /** The environment the configuration is read from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const processIo: Io = {

@@ -4,6 +4,7 @@ import type { ContentType, ContentTypeRegistry } from '../content-types/registry
 import type { FieldInfo, FieldKind, SchemaNode } from '../content-types/fields.js';
 import { OPS_BY_KIND } from '../services/query.js';
 import { cleanSchema, fieldDescription, localesOf, PRIVATE_NOTE, populatable, typeNames, withoutDefaults, withoutRequired } from './shared.js';
+import { REVISION_ACTIONS } from '../storage/revisions.js';
 
 type Json = Record<string, unknown>;
 
@@ -131,7 +132,7 @@ const OTHER_SCHEMAS: Json = {
     type: 'object',
     properties: {
       version: { type: 'integer', minimum: 1 },
-      action: { type: 'string', enum: ['create', 'update', 'delete', 'publish', 'unpublish', 'discard', 'restore'] },
+      action: { type: 'string', enum: [...REVISION_ACTIONS] },
       at: { type: 'string', format: 'date-time' },
       by: { type: 'string', description: 'A user id, token:<id> or schedule:<id>' },
       from: { type: 'integer', description: 'The version a restore brought back' },

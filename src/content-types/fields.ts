@@ -55,6 +55,8 @@ export interface FieldAnnotations {
   localized?: boolean;
   label?: string;
   help?: string;
+  /** The field's old name, for `cms migrate`. */
+  renamedFrom?: string;
 }
 
 function kindOf(node: SchemaNode | undefined): FieldKind {

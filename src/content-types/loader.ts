@@ -195,6 +195,17 @@ function checkAnnotations(file: string, schema: SchemaNode, typeIds: Set<string>
     if (cms?.slugFrom !== undefined && top[cms.slugFrom]?.type !== 'string') {
       issue(`${pointer}/x-cms/slugFrom`, `"${cms.slugFrom}" is not a string field of this type`);
     }
+    // renamedFrom: the old name is gone from beside the field, and only one field takes it
+    const renamed = new Map<string, string>();
+    for (const [name, child] of Object.entries(node.properties ?? {})) {
+      const from = child?.['x-cms']?.renamedFrom;
+      if (from === undefined) continue;
+      const at = `${pointer}/properties/${escapePointer(name)}/x-cms/renamedFrom`;
+      if (from === name) issue(at, 'a field cannot be renamed from itself');
+      else if (Object.hasOwn(node.properties ?? {}, from)) issue(at, `"${from}" is still a field here: the old name of a renamed field must be gone`);
+      else if (renamed.has(from)) issue(at, `"${from}" is already renamed to "${renamed.get(from)}"`);
+      else renamed.set(from, name);
+    }
     for (const [name, child] of Object.entries(node.properties ?? {})) {
       const objectPath = ctx.objectPath === undefined ? undefined : ctx.objectPath ? `${ctx.objectPath}.${name}` : name;
       visit(child, `${pointer}/properties/${escapePointer(name)}`, { top: pointer === '', ...(objectPath !== undefined ? { objectPath } : {}) });

@@ -69,6 +69,11 @@ function tokenJson(t: TokenDoc): TokenJson {
 
 const authInvalid = (message: string) => new CmsError('unauthenticated', codes.authInvalid, message);
 
+/** A token is as good as the admin who made it, now: still an active admin, credentials unchanged since. */
+export function tokenOwnerValid(token: Pick<TokenDoc, 'createdAt'>, owner: UserDoc | undefined | null): boolean {
+  return Boolean(owner && owner.status === 'active' && owner.role === 'admin' && token.createdAt >= owner.credentialsChangedAt);
+}
+
 export class AuthService {
   private readonly validators: Validators;
   private decoy?: Promise<string>;
@@ -133,9 +138,7 @@ export class AuthService {
   private async tokenProblem(token: TokenDoc): Promise<string | undefined> {
     if (token.revokedAt) return 'The API token has been revoked';
     if (token.expiresAt && token.expiresAt <= this.now().toISOString()) return 'The API token has expired';
-    // a token is as good as the admin who made it, now
-    const owner = await this.repo.findById(token.createdBy);
-    if (!owner || owner.status !== 'active' || owner.role !== 'admin' || token.createdAt < owner.credentialsChangedAt) {
+    if (!tokenOwnerValid(token, await this.repo.findById(token.createdBy))) {
       return 'The API token is no longer valid: the admin who created it was suspended, demoted, removed or changed their password';
     }
     return undefined;
@@ -227,6 +230,21 @@ export class AuthService {
     await this.repo.update(userId, { passwordHash: await hashPassword(password), updatedAt: now, credentialsChangedAt: now });
     await this.sessions.invalidateUser(userId);
     return { cookie: (await this.sessions.create(userId)).cookie };
+  }
+
+  /**
+   * Sets a user's password without the current one (an operator's reset, from the command line):
+   * the same policy, sessions and tokens made before end, and a locked-out account may try again.
+   */
+  async resetPassword(userId: string, password: string): Promise<UserDoc> {
+    const user = await this.repo.findById(userId);
+    if (!user) throw notFound(codes.userNotFound, 'No such user');
+    this.checkPolicy(password, user.email, user.name, '/password');
+    const now = this.now().toISOString();
+    await this.repo.update(userId, { passwordHash: await hashPassword(password), updatedAt: now, credentialsChangedAt: now });
+    await this.sessions.invalidateUser(userId);
+    await this.repo.clearCounter(`login:account:${user.email}`);
+    return { ...user, updatedAt: now, credentialsChangedAt: now };
   }
 
   private checkPolicy(password: string, email: string, name: string, path: string): void {

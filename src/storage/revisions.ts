@@ -6,7 +6,9 @@
 import { type Db } from 'mongodb';
 import { isDuplicateKey, type StoredEntry } from './entries.js';
 
-export type RevisionAction = 'create' | 'update' | 'delete' | 'publish' | 'unpublish' | 'discard' | 'restore';
+/** What a version records; webhooks name their entry events after these. */
+export const REVISION_ACTIONS = ['create', 'update', 'delete', 'publish', 'unpublish', 'discard', 'restore', 'migrate'] as const;
+export type RevisionAction = (typeof REVISION_ACTIONS)[number];
 
 export interface Revision {
   _id: string;

@@ -15,8 +15,9 @@
 import { ObjectId, type Db } from 'mongodb';
 import type { Change } from './changes.js';
 import { isDuplicateKey } from './entries.js';
+import { REVISION_ACTIONS } from './revisions.js';
 
-export const ENTRY_ACTIONS = ['create', 'update', 'delete', 'publish', 'unpublish', 'discard', 'restore'] as const;
+export const ENTRY_ACTIONS = REVISION_ACTIONS;
 export const MEDIA_ACTIONS = ['create', 'update', 'delete'] as const;
 export const EVENTS: readonly string[] = [
   'entry.*',

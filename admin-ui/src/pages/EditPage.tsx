@@ -1,4 +1,699 @@
-// Placeholder: replaced by the screen's owner.
+// The edit view of one entry (/content/:type/new, /content/:type/:id, /content/:singleton/single):
+// a form generated from the type's schema, with drafts, publishing, schedules, history and preview.
+import Form from '@rjsf/core';
+import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router-dom';
+import { api, ApiError, SESSION_EXPIRED } from '../api';
+import { ConfirmDialog } from '../components/EditDialog';
+import { PendingSchedules, ScheduleDialog } from '../components/EditSchedules';
+import { formatTime, VersionHistory } from '../components/VersionHistory';
+import { useSession } from '../session';
+import { messageOf, useToast } from '../toasts';
+import { can, type Entry, type TypeInfo } from '../types';
+import { entryTitle } from '../widgets/RefWidget';
+import {
+  cleanValues,
+  errorsFromDetails,
+  formSchemas,
+  mergeView,
+  slugify,
+  stableJson,
+  templates,
+  userFields,
+  validator,
+  viewIn,
+  widgets,
+  type EditContext,
+} from '../widgets';
+
+type Json = Record<string, unknown>;
+
+const STATUS_TEXT: Record<string, string> = { draft: 'Draft', published: 'Published', changed: 'Changed' };
+const ADMIN_BASE = '/admin';
+
 export function EditPage() {
-  return <p>EditPage</p>;
+  const { type: typeId = '', id } = useParams();
+  const { typeById, loading } = useSession();
+  const type = typeById(typeId);
+  if (!type) {
+    if (loading) return <p className="loading" role="status">Loading…</p>;
+    return (
+      <section>
+        <div className="toolbar">
+          <h1>Not found</h1>
+        </div>
+        <div className="empty">
+          There is no content type “{typeId}”. <Link to="/">Back to the start</Link>
+        </div>
+      </section>
+    );
+  }
+  const entryId = type.singleton ? undefined : id;
+  return <EntryEditor key={`${type.id}/${entryId ?? 'new'}`} type={type} entryId={entryId} />;
+}
+
+interface Stash {
+  values: Json;
+  version?: number;
+  at: string;
+  slugEdited?: boolean;
+}
+
+function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | undefined }) {
+  const session = useSession();
+  const { me, locales, defaultLocale, typeById } = session;
+  const toast = useToast();
+  const navigate = useNavigate();
+  const formRef = useRef<Form>(null);
+
+  const collection = `/api/content/${encodeURIComponent(type.id)}`;
+  const isNew = !type.singleton && !entryId;
+  const stashKey = `cms:unsaved:${type.id}:${type.singleton ? 'single' : (entryId ?? 'new')}`;
+  const mayWrite = can(me?.role, 'write');
+  const mayPublish = type.drafts && can(me?.role, 'publish');
+
+  const [state, setState] = useState<'loading' | 'ready' | 'notfound' | 'error'>(isNew ? 'ready' : 'loading');
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [entry, setEntry] = useState<Entry | null>(null);
+  const [values, setValues] = useState<Json>({});
+  const [baseline, setBaseline] = useState(() => stableJson({}));
+  const [locale, setLocale] = useState(defaultLocale);
+  const [extraErrors, setExtraErrors] = useState<Json>({});
+  const [problems, setProblems] = useState<string[]>([]);
+  const [liveValidate, setLiveValidate] = useState(false);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [conflict, setConflict] = useState<{ current?: number } | null>(null);
+  const [referrers, setReferrers] = useState<{ type?: string; id?: string; field?: string; message: string }[] | null>(null);
+  const [panel, setPanel] = useState<'history' | null>(null);
+  const [dialog, setDialog] = useState<'schedule' | 'delete' | null>(null);
+  const [leaveTo, setLeaveTo] = useState<string | null>(null);
+  const [slugEdited, setSlugEdited] = useState(false);
+  const [hadSlug, setHadSlug] = useState(false);
+  const [schedulesKey, setSchedulesKey] = useState(0);
+  const modeRef = useRef<'draft' | 'publish'>('draft');
+
+  const schemas = useMemo(() => formSchemas(type.schema, locale, defaultLocale), [type.schema, locale, defaultLocale]);
+  const fieldNames = useMemo(() => new Set(Object.keys((type.schema as { properties?: Json }).properties ?? {})), [type.schema]);
+  const payload = useMemo(() => cleanValues(values, schemas.idArrays), [values, schemas.idArrays]);
+  const dirty = state === 'ready' && mayWrite && stableJson(payload) !== baseline;
+  const entryBase = type.singleton ? collection : entry ? `${collection}/${encodeURIComponent(entry._id)}` : null;
+
+  // refs for event listeners that must see the latest state
+  const dirtyRef = useRef(false);
+  dirtyRef.current = dirty;
+  const stashRef = useRef<Stash | null>(null);
+  stashRef.current = dirty ? { values, version: entry?._version, at: new Date().toISOString(), slugEdited } : null;
+
+  /** Reads the entry (all locales, the draft); `restore` also brings back a stashed unsaved form. */
+  const load = useCallback(
+    async (restore: boolean, isLive: () => boolean = () => true) => {
+      let loaded: Entry | null = null;
+      if (!isNew) {
+        try {
+          const res = await api<{ data: Entry }>(type.singleton ? collection : `${collection}/${encodeURIComponent(entryId!)}`, { query: { locale: '*', preview: 'true' } });
+          loaded = res.data;
+        } catch (e) {
+          if (!isLive()) return;
+          if (e instanceof ApiError && e.status === 404 && type.singleton) loaded = null;
+          else if (e instanceof ApiError && (e.status === 404 || e.code === 'CMS_ERR_ENTRY_INVALID_ID')) {
+            setState('notfound');
+            return;
+          } else {
+            setLoadError(messageOf(e));
+            setState('error');
+            toast.error(e);
+            return;
+          }
+        }
+      }
+      if (!isLive()) return;
+      const fields = loaded ? userFields(loaded) : {};
+      setEntry(loaded);
+      setBaseline(stableJson(cleanValues(fields, schemas.idArrays)));
+      setExtraErrors({});
+      setProblems([]);
+      setConflict(null);
+      setReferrers(null);
+      const slugField = type.fields.find((f) => f.slugFrom);
+      setHadSlug(!!(slugField && typeof fields[slugField.name] === 'string' && fields[slugField.name]));
+      let next = fields;
+      if (restore) {
+        try {
+          const raw = sessionStorage.getItem(stashKey);
+          const stash = raw ? (JSON.parse(raw) as Stash) : null;
+          if (stash && stash.values && typeof stash.values === 'object') {
+            next = stash.values;
+            if (stash.slugEdited) setSlugEdited(true);
+            toast.info('Restored your unsaved changes');
+          }
+        } catch {
+          sessionStorage.removeItem(stashKey);
+        }
+      }
+      setValues(next);
+      setState('ready');
+    },
+    // schemas.idArrays does not change with the locale
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [collection, entryId, isNew, stashKey, type.singleton, type.fields, toast],
+  );
+
+  useEffect(() => {
+    let live = true;
+    void load(true, () => live);
+    return () => {
+      live = false;
+    };
+  }, [load]);
+
+  // unsaved changes live in sessionStorage too, so an expired session or a reload loses nothing
+  useEffect(() => {
+    if (state !== 'ready') return;
+    if (dirty) sessionStorage.setItem(stashKey, JSON.stringify({ values, version: entry?._version, at: new Date().toISOString(), slugEdited } satisfies Stash));
+    else sessionStorage.removeItem(stashKey);
+  }, [values, dirty, state, stashKey, entry?._version, slugEdited]);
+
+  useEffect(() => {
+    const onExpired = () => {
+      if (stashRef.current) sessionStorage.setItem(stashKey, JSON.stringify(stashRef.current));
+    };
+    const onBeforeUnload = (e: BeforeUnloadEvent) => {
+      if (!dirtyRef.current) return;
+      e.preventDefault();
+      e.returnValue = '';
+    };
+    // links inside the app: ask before leaving unsaved changes (the router's blocker needs a data router)
+    const onClick = (e: MouseEvent) => {
+      if (!dirtyRef.current || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      const a = (e.target as Element | null)?.closest?.('a[href]') as HTMLAnchorElement | null;
+      if (!a || (a.target && a.target !== '_self') || a.hasAttribute('download')) return;
+      const url = new URL(a.href, window.location.href);
+      if (url.origin !== window.location.origin || !url.pathname.startsWith(ADMIN_BASE)) return;
+      if (url.pathname === window.location.pathname && url.search === window.location.search) return;
+      e.preventDefault();
+      e.stopPropagation();
+      setLeaveTo(url.pathname.slice(ADMIN_BASE.length) + url.search + url.hash || '/');
+    };
+    window.addEventListener(SESSION_EXPIRED, onExpired);
+    window.addEventListener('beforeunload', onBeforeUnload);
+    document.addEventListener('click', onClick, true);
+    return () => {
+      window.removeEventListener(SESSION_EXPIRED, onExpired);
+      window.removeEventListener('beforeunload', onBeforeUnload);
+      document.removeEventListener('click', onClick, true);
+    };
+  }, [stashKey]);
+
+  const formData = useMemo(() => viewIn(values, schemas.localized, locale), [values, schemas.localized, locale]);
+  const slug = useMemo(() => {
+    const props = (type.schema as { properties?: Record<string, { maxLength?: number; 'x-cms'?: { slugFrom?: string } }> }).properties ?? {};
+    for (const [name, p] of Object.entries(props)) {
+      const from = p['x-cms']?.slugFrom;
+      if (from) return { name, from, max: typeof p.maxLength === 'number' ? p.maxLength : 120 };
+    }
+    return null;
+  }, [type.schema]);
+
+  const onFormChange = (data: Json | undefined) => {
+    const next = mergeView(values, data ?? {}, schemas.localized, locale);
+    // a server error under a field goes away once the field changes
+    const changed = Object.keys(extraErrors).filter((k) => stableJson(next[k]) !== stableJson(values[k]));
+    if (changed.length) {
+      setExtraErrors((old) => {
+        const copy = { ...old };
+        for (const k of changed) delete copy[k];
+        return copy;
+      });
+    }
+    // a slug follows its source field (its default-locale value) until the editor types one
+    if (slug && mayWrite && !slugEdited && !hadSlug) {
+      const source = schemas.localized.has(slug.from) ? (next[slug.from] as Json | undefined)?.[defaultLocale] : next[slug.from];
+      const prev = schemas.localized.has(slug.from) ? (values[slug.from] as Json | undefined)?.[defaultLocale] : values[slug.from];
+      if (source !== prev) {
+        const made = typeof source === 'string' ? slugify(source, slug.max) : '';
+        if (made) next[slug.name] = made;
+        else delete next[slug.name];
+      }
+    }
+    setValues(next);
+  };
+
+  const filledLocales = useCallback(
+    (field: string) => {
+      const v = values[field];
+      if (!v || typeof v !== 'object' || Array.isArray(v)) return [];
+      return locales.filter((l) => {
+        const x = (v as Json)[l];
+        return x !== undefined && x !== null && x !== '';
+      });
+    },
+    [values, locales],
+  );
+
+  const filled = useMemo(() => Object.fromEntries([...schemas.localized].map((f) => [f, filledLocales(f)])), [schemas.localized, filledLocales]);
+  const context: EditContext = useMemo(
+    () => ({
+      locale,
+      defaultLocale,
+      locales,
+      filled,
+      slugAuto: mayWrite && !slugEdited && !hadSlug,
+      markSlugEdited: () => setSlugEdited(true),
+      typeById,
+    }),
+    [locale, defaultLocale, locales, filled, mayWrite, slugEdited, hadSlug, typeById],
+  );
+
+  const transformErrors = useCallback(
+    (errors: RJSFValidationError[]) => {
+      // drafts may be saved incomplete: `required` is checked when publishing
+      if (type.drafts && modeRef.current === 'draft') return errors.filter((e) => e.name !== 'required');
+      return errors;
+    },
+    [type.drafts],
+  );
+
+  /** Client-side validation in the given mode; shows the errors under their fields. */
+  const validate = (mode: 'draft' | 'publish'): boolean => {
+    modeRef.current = mode;
+    const ok = formRef.current ? formRef.current.validateForm() : true;
+    if (!ok) {
+      setLiveValidate(true);
+      setProblems(['Some fields need attention: see the messages under them.']);
+    }
+    return ok;
+  };
+
+  const showWriteError = (e: unknown) => {
+    if (!(e instanceof ApiError)) {
+      toast.error(e);
+      return;
+    }
+    if (e.status === 401) return; // the login page takes over; the form is stashed
+    if (e.code === 'CMS_ERR_ENTRY_VERSION_MISMATCH' || e.status === 412) {
+      const current = e.details[0]?.current;
+      setConflict({ current: typeof current === 'number' ? current : undefined });
+      return;
+    }
+    if (e.code === 'CMS_ERR_ENTRY_REFERENCED') {
+      const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      setReferrers(e.details.map((d) => ({ type: text(d.type), id: text(d.id), field: text(d.field), message: d.message })));
+      return;
+    }
+    if (e.details.length && (e.status === 400 || e.status === 409)) {
+      // a taken unique value reads better in words than as the index's complaint
+      const details = e.code === 'CMS_ERR_ENTRY_UNIQUE' ? e.details.map((d) => ({ ...d, message: 'Another entry already uses this value' })) : e.details;
+      const { tree, rest } = errorsFromDetails(details, schemas.localized, fieldNames);
+      setExtraErrors(tree);
+      setProblems([e.message, ...rest]);
+      setLiveValidate(true);
+      return;
+    }
+    toast.error(e);
+  };
+
+  /** Saves the form; returns the saved entry (as the server answered), or null when it was not saved. */
+  const save = async (mode: 'draft' | 'publish'): Promise<Entry | null> => {
+    setProblems([]);
+    setExtraErrors({});
+    if (!validate(mode)) return null;
+    try {
+      let res: { data: Entry };
+      if (type.singleton) res = await api(collection, { method: 'PUT', body: payload, ifMatch: entry?._version });
+      else if (!entry) res = await api(collection, { method: 'POST', body: payload });
+      else res = await api(`${collection}/${encodeURIComponent(entry._id)}`, { method: 'PUT', body: payload, ifMatch: entry._version });
+      sessionStorage.removeItem(stashKey);
+      return res.data;
+    } catch (e) {
+      showWriteError(e);
+      return null;
+    }
+  };
+
+  /** After a write: a new entry gets its own address; otherwise the form reloads from the server. */
+  const afterWrite = async (saved: Entry) => {
+    if (isNew) {
+      dirtyRef.current = false;
+      sessionStorage.removeItem(stashKey);
+      navigate(`/content/${type.id}/${saved._id}`, { replace: true });
+      return;
+    }
+    await load(false);
+  };
+
+  const run = async (name: string, action: () => Promise<void>) => {
+    if (busy) return;
+    setBusy(name);
+    try {
+      await action();
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const onSave = () =>
+    run('save', async () => {
+      const saved = await save('draft');
+      if (!saved) return;
+      toast.success('Saved');
+      await afterWrite(saved);
+    });
+
+  const onPublish = () =>
+    run('publish', async () => {
+      let target = entry;
+      if (dirty || !entry) {
+        target = await save('publish');
+        if (!target) return;
+      } else if (!validate('publish')) return;
+      const at = type.singleton ? collection : `${collection}/${encodeURIComponent(target!._id)}`;
+      let failure: unknown = null;
+      try {
+        await api(`${at}/publish`, { method: 'POST', ifMatch: target!._version });
+        toast.success('Published');
+        setLiveValidate(false);
+        modeRef.current = 'draft';
+      } catch (e) {
+        if (target !== entry) toast.success('Saved');
+        failure = e;
+      }
+      if (failure === null || target !== entry) await afterWrite(target!);
+      // shown after the reload, which would clear them
+      if (failure !== null) showWriteError(failure);
+    });
+
+  const onStateAction = (action: 'unpublish' | 'discard') =>
+    run(action, async () => {
+      if (!entryBase || !entry) return;
+      try {
+        const res = await api<{ data: Entry }>(`${entryBase}/${action}`, { method: 'POST', ifMatch: entry._version });
+        if (action === 'unpublish') {
+          // the draft's fields stay as they are: keep the form (and any unsaved edits), take the new state
+          setEntry({ ...entry, _version: res.data._version, _status: res.data._status, _publishedAt: res.data._publishedAt ?? null, _updatedAt: res.data._updatedAt });
+          toast.success('Unpublished');
+        } else {
+          sessionStorage.removeItem(stashKey);
+          await load(false);
+          toast.success('Discarded the unpublished changes');
+        }
+      } catch (e) {
+        showWriteError(e);
+      }
+    });
+
+  const onDelete = () =>
+    run('delete', async () => {
+      setDialog(null);
+      if (!entryBase) return;
+      try {
+        await api(entryBase, { method: 'DELETE', ifMatch: entry?._version });
+        sessionStorage.removeItem(stashKey);
+        dirtyRef.current = false;
+        toast.success('Deleted');
+        if (type.singleton) await load(false);
+        else navigate(`/content/${type.id}`, { replace: true });
+      } catch (e) {
+        showWriteError(e);
+      }
+    });
+
+  const onPreview = () =>
+    run('preview', async () => {
+      let target = entry;
+      if (dirty || !target) {
+        target = await save('draft');
+        if (!target) return;
+        toast.success('Saved');
+      }
+      const at = type.singleton ? collection : `${collection}/${encodeURIComponent(target._id)}`;
+      try {
+        const res = await api<{ data: { url: string } }>(`${at}/preview`, { method: 'POST', query: { locale } });
+        window.open(res.data.url, '_blank', 'noopener,noreferrer');
+      } catch (e) {
+        toast.error(e);
+      }
+      if (target !== entry) await afterWrite(target);
+    });
+
+  const onRestored = async (n: number) => {
+    sessionStorage.removeItem(stashKey);
+    await load(false);
+    toast.success(`Restored version ${n}`);
+  };
+
+  const reloadAfterConflict = async () => {
+    sessionStorage.removeItem(stashKey);
+    await load(false);
+    toast.info('Reloaded the latest version');
+  };
+
+  // --- rendering ---
+
+  if (state === 'loading') return <p className="loading" role="status">Loading…</p>;
+  if (state === 'notfound') {
+    return (
+      <section>
+        <div className="toolbar">
+          <h1>Entry not found</h1>
+        </div>
+        <div className="empty">
+          This {type.title} does not exist, or was deleted. <Link to={`/content/${type.id}`}>Back to {type.title}</Link>
+        </div>
+      </section>
+    );
+  }
+  if (state === 'error') {
+    return (
+      <section>
+        <div className="toolbar">
+          <h1>{type.title}</h1>
+        </div>
+        <div className="empty" role="alert">
+          This entry could not be loaded: {loadError}{' '}
+          <button type="button" onClick={() => { setState('loading'); void load(true); }}>
+            Try again
+          </button>
+        </div>
+      </section>
+    );
+  }
+
+  const status = type.drafts ? (entry?._status ?? 'draft') : entry ? 'published' : 'draft';
+  const heading = type.singleton ? type.title : isNew ? `New ${type.title}` : entryTitle(entry, type, defaultLocale) || type.title;
+  const hasLocales = schemas.localized.size > 0 && locales.length > 1;
+  const disabled = busy !== null;
+  const canDelete = mayWrite && !!entry && (mayPublish || !type.drafts || status === 'draft');
+
+  return (
+    <section className={panel ? 'edit-view with-panel' : 'edit-view'}>
+      {!type.singleton && (
+        <p className="crumbs">
+          <Link to={`/content/${type.id}`}>{type.title}</Link> <span aria-hidden="true">›</span> {isNew ? 'New' : heading}
+        </p>
+      )}
+      <div className="toolbar edit-toolbar">
+        <h1>{heading}</h1>
+        {(entry || type.drafts) && <span className={`badge badge-${status}`}>{STATUS_TEXT[status] ?? status}</span>}
+        {dirty && <span className="unsaved" role="status">Unsaved changes</span>}
+      </div>
+      <div className="edit-actions" role="toolbar" aria-label="Entry actions">
+        {mayWrite && (
+          <button type="button" className="primary" onClick={() => void onSave()} disabled={disabled}>
+            {busy === 'save' ? 'Saving…' : type.drafts ? 'Save draft' : 'Save'}
+          </button>
+        )}
+        {mayPublish && (
+          <button type="button" className={type.drafts ? 'primary' : ''} onClick={() => void onPublish()} disabled={disabled || (status === 'published' && !dirty && !!entry)}>
+            Publish
+          </button>
+        )}
+        {mayPublish && entry && (status === 'published' || status === 'changed') && (
+          <button type="button" onClick={() => void onStateAction('unpublish')} disabled={disabled}>
+            Unpublish
+          </button>
+        )}
+        {mayPublish && entry && status === 'changed' && (
+          <button type="button" onClick={() => void onStateAction('discard')} disabled={disabled} title="Throw away the unpublished changes: back to the published version">
+            Discard changes
+          </button>
+        )}
+        {mayPublish && entry && (
+          <button type="button" onClick={() => setDialog('schedule')} disabled={disabled}>
+            Schedule…
+          </button>
+        )}
+        {entry && (
+          <button type="button" onClick={() => setPanel(panel === 'history' ? null : 'history')} aria-expanded={panel === 'history'} disabled={busy === 'delete'}>
+            History
+          </button>
+        )}
+        {type.previewUrl && mayWrite && (entry || dirty) && (
+          <button type="button" onClick={() => void onPreview()} disabled={disabled} title="Open the draft on the site in a new tab">
+            Preview
+          </button>
+        )}
+        {canDelete && (
+          <button type="button" className="danger" onClick={() => setDialog('delete')} disabled={disabled}>
+            Delete
+          </button>
+        )}
+      </div>
+      <p className="edit-meta">
+        {entry ? (
+          <>
+            Last saved {formatTime(entry._updatedAt)}
+            {type.drafts && entry._publishedAt ? ` · Published ${formatTime(entry._publishedAt)}` : type.drafts ? ' · Not published' : ''}
+            {` · Version ${entry._version}`}
+          </>
+        ) : type.singleton ? (
+          'Not created yet: fill it in and save.'
+        ) : (
+          'Not saved yet.'
+        )}
+        {!mayWrite && <strong> · Read only: your role cannot change entries.</strong>}
+      </p>
+      {entry && (
+        <PendingSchedules type={type.id} entryId={entry._id} refreshKey={schedulesKey + (entry._version ?? 0)} canCancel={mayPublish} />
+      )}
+      {conflict && (
+        <div className="notice notice-error" role="alert">
+          <p>
+            Someone else changed this entry since you opened it{conflict.current ? ` (it is now at version ${conflict.current})` : ''}, so your changes were not saved. Reload to
+            get their version; your unsaved changes will be lost (copy anything you want to keep first).
+          </p>
+          <button type="button" onClick={() => void reloadAfterConflict()}>
+            Reload
+          </button>{' '}
+          <button type="button" onClick={() => setConflict(null)}>
+            Keep editing
+          </button>
+        </div>
+      )}
+      {referrers && (
+        <div className="notice notice-error" role="alert">
+          <p>This entry cannot be deleted while other entries refer to it:</p>
+          <ul>
+            {referrers.map((r, i) => (
+              <li key={i}>{r.type && r.id ? <Link to={`/content/${r.type}/${r.id}`}>{r.message}</Link> : r.message}</li>
+            ))}
+          </ul>
+          <button type="button" onClick={() => setReferrers(null)}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      {problems.length > 0 && (
+        <div className="notice notice-error form-problems" role="alert">
+          {problems.map((p, i) => (
+            <p key={i}>{p}</p>
+          ))}
+        </div>
+      )}
+      <div className="edit-layout">
+        <div className="edit-main panel">
+          {hasLocales && (
+            <div className="locale-bar">
+              <label htmlFor="edit-locale">Locale</label>
+              <select id="edit-locale" value={locale} onChange={(e) => setLocale(e.target.value)}>
+                {locales.map((l) => (
+                  <option key={l} value={l}>
+                    {l}
+                    {l === defaultLocale ? ' (default)' : ''}
+                  </option>
+                ))}
+              </select>
+              <span className="locale-fill" title="Localized fields filled in per locale">
+                {locales.map((l) => {
+                  const n = [...schemas.localized].filter((f) => filledLocales(f).includes(l)).length;
+                  return (
+                    <span key={l} className={n === schemas.localized.size ? 'locale-chip full' : n ? 'locale-chip part' : 'locale-chip'}>
+                      {l}: {n}/{schemas.localized.size}
+                    </span>
+                  );
+                })}
+              </span>
+            </div>
+          )}
+          <Form
+            ref={formRef}
+            id="entry-form"
+            className="entry-form"
+            schema={schemas.schema}
+            uiSchema={schemas.uiSchema}
+            formData={formData}
+            validator={validator}
+            widgets={widgets}
+            templates={templates}
+            formContext={context}
+            onChange={(e) => onFormChange(e.formData as Json | undefined)}
+            onSubmit={() => void onSave()}
+            onError={() => {
+              setLiveValidate(true);
+              setProblems(['Some fields need attention: see the messages under them.']);
+            }}
+            liveValidate={liveValidate ? 'onChange' : undefined}
+            showErrorList={false}
+            noHtml5Validate
+            extraErrors={extraErrors as ErrorSchema}
+            transformErrors={transformErrors}
+            readonly={!mayWrite}
+            focusOnFirstError
+            experimental_defaultFormStateBehavior={{ emptyObjectFields: 'skipEmptyDefaults' }}
+          >
+            <></>
+          </Form>
+        </div>
+        {panel === 'history' && entry && entryBase && (
+          <VersionHistory
+            base={entryBase}
+            type={type}
+            currentVersion={entry._version}
+            dirty={dirty}
+            canRestore={mayWrite}
+            onRestored={(n) => void onRestored(n)}
+            onClose={() => setPanel(null)}
+          />
+        )}
+      </div>
+      {dialog === 'schedule' && entryBase && (
+        <ScheduleDialog
+          base={entryBase}
+          defaultAction={status === 'published' ? 'unpublish' : 'publish'}
+          onClose={() => setDialog(null)}
+          onDone={() => {
+            setDialog(null);
+            setSchedulesKey((k) => k + 1);
+          }}
+        />
+      )}
+      {dialog === 'delete' && (
+        <ConfirmDialog
+          title={`Delete this ${type.title}?`}
+          message={<p>“{heading}” will be deleted{type.drafts ? ', published or not' : ''}. Its version history goes too. This cannot be undone.</p>}
+          confirm="Yes, delete"
+          danger
+          onConfirm={() => void onDelete()}
+          onCancel={() => setDialog(null)}
+        />
+      )}
+      {leaveTo !== null && (
+        <ConfirmDialog
+          title="Leave without saving?"
+          message={<p>You have unsaved changes in this {type.title}. If you leave now, they are lost.</p>}
+          confirm="Leave without saving"
+          cancel="Stay"
+          danger
+          onConfirm={() => {
+            const to = leaveTo;
+            setLeaveTo(null);
+            dirtyRef.current = false;
+            sessionStorage.removeItem(stashKey);
+            navigate(to);
+          }}
+          onCancel={() => setLeaveTo(null)}
+        />
+      )}
+    </section>
+  );
 }
