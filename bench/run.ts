@@ -15,8 +15,8 @@
 // (bench/media.ts), which write their own section. Everything started is stopped, even on error.
 //
 //   BENCH_DURATION=8   seconds of measured load per run (warm-up: a quarter of it, 1–2 s)
-//   BENCH_ONLY=        content, media, publishing or delivery: run only that part (default: all); see
-//                      bench/media.ts, bench/publishing.ts and bench/delivery.ts
+//   BENCH_ONLY=        content, media, publishing, delivery or ops: run only that part (default: all); see
+//                      bench/media.ts, bench/publishing.ts, bench/delivery.ts and bench/ops.ts
 //                      for BENCH_MEDIA_ROUNDS and BENCH_MEDIA_UPLOADS
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -37,6 +37,7 @@ import { BenchError, checkClean, int, intFromEnv, kb, loadProcesses, log, measur
 import type { LoadResult } from './load.js';
 import { cpuShares, cpuTimes, mediaSection, runMedia, writeMediaReport } from './media.js';
 import { DELIVERY_END, DELIVERY_PROSE, DELIVERY_START, deliverySection, runDelivery } from './delivery.js';
+import { OPS_END, OPS_PROSE, OPS_START, opsSection, runOps } from './ops.js';
 import { PUBLISHING_END, PUBLISHING_PROSE, PUBLISHING_START, publishingSection, runPublishing } from './publishing.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -438,7 +439,7 @@ async function writeReport(generated: string): Promise<void> {
 
 // --- main ---
 
-const PARTS = ['content', 'media', 'publishing', 'delivery'] as const;
+const PARTS = ['content', 'media', 'publishing', 'delivery', 'ops'] as const;
 type Part = (typeof PARTS)[number];
 
 function partsFromEnv(): Part[] {
@@ -615,6 +616,14 @@ async function main(): Promise<void> {
       console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
       await writeSection(REPORT, DELIVERY_START, DELIVERY_END, DELIVERY_PROSE, generated);
       log(`wrote the delivery section of ${REPORT}`);
+    }
+
+    if (parts.includes('ops')) {
+      const outcome = await runOps({ config });
+      const generated = opsSection(outcome, { date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), database, storage });
+      console.log(generated.split('\n').filter((l) => !l.startsWith('<!--')).join('\n').trim());
+      await writeSection(REPORT, OPS_START, OPS_END, OPS_PROSE, generated);
+      log(`wrote the operations section of ${REPORT}`);
     }
   } finally {
     await cleanup();

@@ -247,6 +247,16 @@ async function localCredentials(dataDir: string): Promise<{ accessKeyId: string;
   }
 }
 
+function s3Env(s3: NonNullable<RunningServices['s3']>): Record<string, string> {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: s3.region,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 export interface StartOptions {
   dataDir: string;
   log?: Log;
@@ -254,19 +264,85 @@ export interface StartOptions {
   mongo?: boolean;
   /** Start the S3 server (default true). */
   s3?: boolean;
+  /** Let other processes on this data directory share what is started (the server; not short-lived commands). */
+  announce?: boolean;
 }
 
+/** What a process that started services on a data directory leaves there, so others share them. */
+interface ServicesFile {
+  pid: number;
+  mongoUri?: string;
+  s3?: NonNullable<RunningServices['s3']>;
+}
+
+const servicesFile = (dataDir: string) => join(dataDir, 'services.json');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The services another live process runs on this data directory, if any answer. */
+async function runningOn(dataDir: string): Promise<ServicesFile | undefined> {
+  let found: ServicesFile;
+  try {
+    found = JSON.parse(await readFile(servicesFile(dataDir), 'utf8')) as ServicesFile;
+  } catch {
+    return undefined;
+  }
+  if (typeof found.pid !== 'number' || found.pid === process.pid || !alive(found.pid)) return undefined;
+  const ports = [found.mongoUri, found.s3?.endpoint].filter((u): u is string => Boolean(u)).map((u) => Number(new URL(u).port));
+  const answers = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<boolean>((done) => {
+          const socket = connect({ host: '127.0.0.1', port }, () => {
+            socket.end();
+            done(true);
+          });
+          socket.on('error', () => done(false));
+        }),
+    ),
+  );
+  return answers.every(Boolean) ? found : undefined;
+}
+
+/**
+ * Starts the services on a data directory. When another live process (a running server) already
+ * runs them there, they are shared instead of started twice on the same files: its addresses are
+ * returned, and `stop` leaves them running. Only what it does not run is started here.
+ */
 export async function startServices(options: StartOptions): Promise<RunningServices> {
   const log = options.log ?? console.error;
-  const wantMongo = options.mongo ?? true;
-  const wantS3 = options.s3 ?? true;
   const dataDir = resolve(options.dataDir);
+  const shared = await runningOn(dataDir);
+  let wantMongo = options.mongo ?? true;
+  let wantS3 = options.s3 ?? true;
+  const result: RunningServices = { env: {}, stop: async () => undefined };
+  if (shared && wantMongo && shared.mongoUri) {
+    result.mongoUri = shared.mongoUri;
+    result.env.MONGODB_URI = shared.mongoUri;
+    wantMongo = false;
+  }
+  if (shared && wantS3 && shared.s3) {
+    result.s3 = shared.s3;
+    Object.assign(result.env, s3Env(shared.s3));
+    wantS3 = false;
+  }
+  if (shared && (result.mongoUri || result.s3)) log(`Using the services of the process ${shared.pid} on ${dataDir}`);
+  if (!wantMongo && !wantS3) return result;
   const bins = await provision(log, [...(wantMongo ? ['ferretdb' as const] : []), ...(wantS3 ? ['versitygw' as const] : [])]);
   const launched: Array<{ child: ChildProcess; ready: Promise<void> }> = [];
+  let ownFile = false;
   const stop = async () => {
+    if (ownFile) await rm(servicesFile(dataDir), { force: true });
     await Promise.all(launched.map((l) => stopChild(l.child)));
   };
-  const result: RunningServices = { env: {}, stop };
+  result.stop = stop;
   try {
     if (bins.ferretdb) {
       const dbDir = join(dataDir, 'ferretdb');
@@ -293,15 +369,15 @@ export async function startServices(options: StartOptions): Promise<RunningServi
       const gw = launch(bins.versitygw, ['--port', `127.0.0.1:${port}`, '--access', creds.accessKeyId, '--secret', creds.secretAccessKey, '--quiet', 'posix', s3Dir]);
       launched.push({ child: gw.child, ready: waitForPort(port, gw.child, 'versitygw', gw.output) });
       result.s3 = { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', ...creds };
-      Object.assign(result.env, {
-        S3_ENDPOINT: result.s3.endpoint,
-        S3_REGION: result.s3.region,
-        S3_ACCESS_KEY_ID: creds.accessKeyId,
-        S3_SECRET_ACCESS_KEY: creds.secretAccessKey,
-        S3_FORCE_PATH_STYLE: 'true',
-      });
+      Object.assign(result.env, s3Env(result.s3));
     }
     await Promise.all(launched.map((l) => l.ready));
+    // a long-lived process (the server) announces what it runs there, for commands run meanwhile
+    if (options.announce && !shared) {
+      const own: ServicesFile = { pid: process.pid, ...(result.mongoUri ? { mongoUri: result.mongoUri } : {}), ...(result.s3 ? { s3: result.s3 } : {}) };
+      await writeFile(servicesFile(dataDir), JSON.stringify(own), { mode: 0o600 });
+      ownFile = true;
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -352,7 +428,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'start') {
     const i = rest.indexOf('--data');
     const dataDir = i >= 0 && rest[i + 1] ? rest[i + 1]! : '.data';
-    const services = await startServices({ dataDir });
+    const services = await startServices({ dataDir, announce: true });
     for (const [k, v] of Object.entries(services.env)) console.log(`${k}=${v}`);
     console.error('Services are running; press Ctrl-C to stop them.');
     const shutdown = () => void services.stop().then(() => process.exit(0));

@@ -11,7 +11,7 @@ async function withEmbeddedServices(config: Config): Promise<RunningServices | u
   const { mongo, s3 } = config.embedded;
   if (!mongo && !s3) return undefined;
   console.error(`Embedded mode: starting ${[mongo && 'FerretDB', s3 && 'versitygw'].filter(Boolean).join(' and ')} with data under ${config.dataDir}`);
-  const services = await startServices({ dataDir: config.dataDir, mongo, s3 });
+  const services = await startServices({ dataDir: config.dataDir, mongo, s3, announce: true });
   if (services.mongoUri) {
     config.mongo.uri = services.mongoUri;
     console.error(`Embedded FerretDB at ${services.mongoUri}`);

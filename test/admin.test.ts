@@ -246,6 +246,60 @@ t.test('GET /api/admin/types describes the content types to signed-in users', as
   t.equal(unknown.body.error.code, 'CMS_ERR_QUERY_UNKNOWN_PARAM');
 });
 
+t.test('the form validators: compiled on the server, served as a module for signed-in users', async (t) => {
+  const app = await appWith(t);
+  const editor = await signIn(app, 'editor');
+  const types = await send(app, 'GET', '/api/admin/types', { headers: editor });
+  const post = (types.body.data as Json[]).find((x) => x.id === 'post')!;
+  const form = post.form as Json;
+  t.equal(form.schema.title, undefined, 'no heading in the form schema');
+  t.equal(form.schema.properties.title['x-cms'], undefined, 'no annotations in the form schema');
+  t.same(form.schema.required, ['title', 'slug', 'body']);
+  t.same(form.otherLocaleSchema.required, ['slug'], 'localized fields are required in the default locale only');
+  t.match(form.validatorUrl, /^\/api\/admin\/validators\/post\.[0-9a-f]{16}\.js$/, 'the URL carries a content hash');
+
+  const anonymous = await send(app, 'GET', form.validatorUrl);
+  t.equal(anonymous.status, 401, 'a session is needed');
+  const res = await send(app, 'GET', form.validatorUrl, { headers: editor });
+  t.equal(res.status, 200);
+  t.equal(header(res, 'content-type'), 'text/javascript; charset=utf-8');
+  t.equal(header(res, 'cache-control'), 'private, max-age=31536000, immutable');
+  t.match(res.raw, /^export default function load\(require\) \{$/m);
+  t.notMatch(res.raw, /x-cms|new Function|eval\(/, 'plain generated code, no annotations');
+  const [, hash] = /\.([0-9a-f]{16})\.js$/.exec(form.validatorUrl as string)!;
+  t.equal((await send(app, 'GET', `/api/admin/validators/nope.${hash}.js`, { headers: editor })).status, 404, 'an unknown type');
+  const stale = await send(app, 'GET', '/api/admin/validators/post.0123456789abcdef.js', { headers: editor });
+  t.equal(stale.status, 404, 'a stale hash');
+  t.equal(stale.body.error.code, 'CMS_ERR_TYPE_NOT_FOUND');
+  t.equal((await send(app, 'GET', '/api/admin/validators/post.js', { headers: editor })).status, 404, 'no hash');
+
+  // evaluated as the UI does: the module's validate functions in the form library's precompiled validator
+  const { createRequire } = await import('node:module');
+  const { createPrecompiledValidator } = await import('@rjsf/validator-ajv8');
+  const mod = (await import(`data:text/javascript,${encodeURIComponent(res.raw)}`)) as { default: (require: NodeJS.Require) => Record<string, () => boolean> };
+  const fns = mod.default(createRequire(join(ROOT, 'package.json')));
+  const inDefault = createPrecompiledValidator(fns, form.schema);
+  const inOther = createPrecompiledValidator(fns, form.otherLocaleSchema);
+  const good = { title: 'Hello', slug: 'hello', body: 'Text' };
+  t.same(inDefault.validateFormData(good, form.schema).errors, [], 'a valid entry passes');
+  const long = { ...good, title: 'x'.repeat(201) };
+  const errors = inDefault.validateFormData(long, form.schema).errors;
+  t.match(errors, [{ name: 'maxLength', property: '.title', params: { limit: 200 } }], 'a too-long title is refused');
+  t.equal(errors.length, 1);
+  const server = app.registry.get('post')!.validate;
+  t.notOk(server({ ...long, title: { en: long.title } }), 'as the server refuses it');
+  t.match(inDefault.validateFormData({ ...good, slug: 'Not A Slug', rating: 9 }, form.schema).errors, [{ name: 'pattern', property: '.slug' }, { name: 'maximum', property: '.rating' }]);
+  t.match(inDefault.validateFormData({ slug: 'hello' }, form.schema).errors.map((e) => e.property).sort(), ['body', 'title'], 'required fields');
+  t.same(inOther.validateFormData({ slug: 'hello' }, form.otherLocaleSchema).errors, [], 'other locales need no localized fields');
+
+  const article = (types.body.data as Json[]).find((x) => x.id === 'article')!;
+  const code = await send(app, 'GET', article.form.validatorUrl, { headers: editor });
+  const articleFns = ((await import(`data:text/javascript,${encodeURIComponent(code.raw)}`)) as typeof mod).default(createRequire(join(ROOT, 'package.json')));
+  const articleValidator = createPrecompiledValidator(articleFns, article.form.schema);
+  const dated = articleValidator.validateFormData({ publishDate: 'next tuesday' }, article.form.schema).errors.find((e) => e.property === '.publishDate');
+  t.match(dated, { name: 'format', params: { format: 'date-time' } }, 'formats are checked (ajv-formats)');
+});
+
 t.test('every role sees the types it may read', async (t) => {
   const app = await appWith(t);
   const all = app.registry.all().map((x) => x.id).sort();

@@ -1,7 +1,7 @@
 // Backup and restore: the restore drill (seed, export, wipe, import, compare everything), corrupt
 // archives refused before any write, a non-empty target, content-type conflicts, and a resumed import.
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -202,6 +202,10 @@ t.test('export writes one archive with a manifest', async (t) => {
   t.equal(res.code, 0, res.err + res.out);
   t.match(res.json, { ok: true, objects: Object.keys(before.objects).length, database: db.databaseName });
   t.equal(res.json.documents, Object.values(before.docs).reduce((n, d) => n + d.length, 0), 'every document');
+  t.equal((await stat(archive)).mode & 0o077, 0, 'only its owner may read the archive (it holds password hashes and secrets)');
+  const nowhere = await cli(['export', join(dir, 'no-such-dir', 'backup.tar.gz'), '--json']);
+  t.equal(nowhere.code, 2, 'a file that cannot be written: usage (2)');
+  t.match(nowhere.json, { ok: false, error: { message: /Cannot write .*no-such-dir.*ENOENT/ } }, 'one JSON document on stdout');
   const again = await cli(['export', archive]);
   t.equal(again.code, 3, 'an existing file is not overwritten without --force');
   t.match(again.err, /exists; pass --force/);
@@ -247,6 +251,46 @@ t.test('corrupt archives are refused before any write', async (t) => {
   }
 });
 
+/** A forged archive: `edit` changes the manifest and the members, and every checksum is made to match again. */
+async function forge(src: string, dst: string, edit: (manifest: Json, members: { name: string; data: Buffer }[]) => void): Promise<void> {
+  const all = await readMembers(src);
+  const manifest = JSON.parse(all.find((m) => m.name === 'manifest.json')!.data.toString('utf8')) as Json;
+  const members = all.filter((m) => !m.name.startsWith('manifest.'));
+  edit(manifest, members);
+  const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+  manifest.members = members.map((m) => ({ ...(manifest.members.find((x: Json) => x.name === m.name) ?? {}), name: m.name, size: m.data.length, sha256: sha(m.data) }));
+  const text = Buffer.from(JSON.stringify(manifest));
+  await writeMembers(dst, [...members, { name: 'manifest.json', data: text }, { name: 'manifest.sha256', data: Buffer.from(`${sha(text)}  manifest.json\n`) }]);
+}
+
+t.test('a forged archive cannot write outside its places, and is refused before any write', async (t) => {
+  const empty = await counts();
+  t.equal(empty.documents + empty.objects, 0);
+  const escaped = join(dir, 'escaped.json');
+  const typesOut = join(dir, 'forged-types', 'out');
+  const cases: [string, (manifest: Json, members: { name: string; data: Buffer }[]) => void, RegExp][] = [
+    ['an object key with ..', (_m, members) => void members.push({ name: 'objects/../../escaped', data: Buffer.from('x') }), /member "objects\/..\/..\/escaped" holds a "." or ".." segment/],
+    ['an absolute object key', (_m, members) => void members.push({ name: 'objects//etc/escaped', data: Buffer.from('x') }), /is an absolute path/],
+    ['a member that is neither', (_m, members) => void members.push({ name: 'elsewhere/x', data: Buffer.from('x') }), /member "elsewhere\/x" is neither a collection nor an object/],
+    ['the import record as a collection', (m, members) => {
+      members.unshift({ name: 'collections/_import_state.ndjson', data: Buffer.from('{"_id":"import","archiveSha256":"x","membersDone":99}\n') });
+      m.collections.push({ name: '_import_state', member: 'collections/_import_state.ndjson', documents: 1, indexes: [] });
+    }, /collection "_import_state" may not be restored/],
+    ['a content-type file outside the directory', (m) => void (m.contentTypes['../../escaped.json'] = '{}'), /content-type file "..\/..\/escaped.json" is not a plain file name/],
+  ];
+  for (const [what, edit, message] of cases) {
+    const bad = join(dir, `forged-${what.replace(/\W+/g, '-')}.tar.gz`);
+    await forge(archive, bad, edit);
+    const res = await cli(['import', bad, '--json']);
+    t.equal(res.code, 1, `${what}: exit 1`);
+    t.match(res.json.error?.message, message, `${what}: ${res.json.error?.message}`);
+    t.same(await counts(), empty, `${what}: nothing written`);
+    const extracted = await cli(['import', bad, '--extract-types', typesOut, '--json']);
+    t.equal(extracted.code, 1, `${what}: --extract-types refuses it too`);
+  }
+  await t.rejects(readFile(escaped), 'no file was written outside the directory');
+});
+
 function flip(data: Buffer, at: number): Buffer {
   const copy = Buffer.from(data);
   copy[at % copy.length] = copy[at % copy.length]! ^ 0xff;
@@ -272,6 +316,13 @@ t.test('content types that conflict with the files on disk are refused', async (
     const missing = await cli(['import', archive]);
     t.equal(missing.code, 3);
     t.match(missing.err, /have entries in the archive but no file in .*: author/);
+    t.same(await counts(), { collections: 0, documents: 0, objects: 0 }, 'nothing written');
+    // an unexpected failure (the types directory is a file): exit 1, still one JSON document, the details on stderr
+    process.env.CONTENT_TYPES_DIR = join(EXAMPLE_TYPES, 'post.json');
+    const odd = await cli(['import', archive, '--json']);
+    t.equal(odd.code, 1);
+    t.match(odd.json, { ok: false, error: { message: /Unexpected error: .*ENOTDIR/ } });
+    t.match(odd.err, /ENOTDIR/);
     t.same(await counts(), { collections: 0, documents: 0, objects: 0 }, 'nothing written');
     const out = join(dir, 'types-from-archive');
     const extracted = await cli(['import', archive, '--extract-types', out, '--json']);

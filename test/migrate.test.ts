@@ -264,6 +264,26 @@ t.test('removed fields are kept unless --drop', async (t) => {
   t.equal((await stored(app, 'thing', plain))!._version, 1, 'an entry without the field is not touched');
 });
 
+t.test('_media follows the migrated fields: a dropped media field no longer counts as a use', async (t) => {
+  const media = { type: 'string', 'x-cms': { media: { accept: ['image/*'] } } };
+  const dir = await typesDir(t, { card: type({ name: { type: 'string' }, cover: media, icon: media }, ['name']) });
+  const app = await buildTestApp(t, { contentTypesDir: dir });
+  const [cover, icon] = ['aaaaaaaaaaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbbbbbbbbbb'];
+  const at = new Date().toISOString();
+  const id = 'cccccccccccccccccccccccc';
+  // as a write stores it: `_media` holds the ids of the media fields
+  await app.mongo.db.collection<Json>('content_card').insertOne({ _id: id, _type: 'card', _version: 1, _createdAt: at, _updatedAt: at, name: 'a', cover, icon, _media: [cover, icon] } as Json);
+  await writeTypes(dir, { card: type({ name: { type: 'string' }, icon: media }, ['name']) });
+  const applied = await cms(app, dir, ['migrate', 'apply', '--drop', '--json']);
+  t.equal(applied.code, 0, applied.out);
+  t.match(await stored(app, 'card', id), { _version: 2, icon, _media: [icon] });
+  t.notOk('cover' in (await stored(app, 'card', id))!);
+
+  await writeTypes(dir, { card: type({ name: { type: 'string' } }, ['name']) });
+  t.equal((await cms(app, dir, ['migrate', 'apply', '--drop'])).code, 0);
+  t.notOk('_media' in (await stored(app, 'card', id))!, 'a type without media fields keeps no _media');
+});
+
 t.test('an apply killed midway resumes, migrating each entry exactly once; a second apply is a no-op', async (t) => {
   const dir = await typesDir(t, { post: type({ name: { type: 'string' } }, ['name']) });
   const app = await buildTestApp(t, { contentTypesDir: dir });
@@ -361,6 +381,39 @@ t.test('localized fields are converted per locale, and a plain value becomes the
   const back = await cms(app, dir, ['migrate', 'plan', '--json'], env);
   t.match(back.json.plan.types[0].steps, [{ kind: 'convert', field: 'name', from: 'localized', to: 'plain', count: 1 }]);
   t.match(back.json.plan.types[0].lossy, [{ field: 'name', from: 'localized', to: 'plain', count: 1, ids: [{ problems: [{ path: '/name', message: /holds values in fr besides en/ }] }] }]);
+});
+
+t.test('a localized field with no value in any locale is left alone', async (t) => {
+  const dir = await typesDir(t, { tag: type({ title: { type: 'string', 'x-cms': { localized: true } }, name: { type: 'string' } }) });
+  const app = await buildTestApp(t, { contentTypesDir: dir, env: { LOCALES: 'en,fr' } });
+  const id = await create(app, 'tag', { title: {}, name: 'x' });
+  t.same(userOnly(await stored(app, 'tag', id)), { title: {}, name: 'x' }, 'stored as written');
+  t.equal((await cms(app, dir, ['check'], { LOCALES: 'en,fr' })).code, 0, 'and valid');
+  // an unrelated change: the empty localized value must neither block nor change
+  await writeTypes(dir, { tag: type({ title: { type: 'string', 'x-cms': { localized: true } }, label: { type: 'string', 'x-cms': { renamedFrom: 'name' } } }) });
+  const plan = await cms(app, dir, ['migrate', 'plan', '--json'], { LOCALES: 'en,fr' });
+  t.equal(plan.code, 0, plan.out);
+  t.match(plan.json.plan.types[0], { toMigrate: 1, failing: { count: 0 }, steps: [{ kind: 'rename', field: 'label', from: 'name', count: 1 }] });
+  t.equal(plan.json.plan.types[0].steps.length, 1, 'no conversion of the empty value');
+  t.equal((await cms(app, dir, ['migrate', 'apply'], { LOCALES: 'en,fr' })).code, 0);
+  t.same(userOnly(await stored(app, 'tag', id)), { title: {}, label: 'x' });
+});
+
+t.test('a locale no longer configured is a removed key: kept, or dropped with --drop', async (t) => {
+  const dir = await typesDir(t, { tag: type({ title: { type: 'string', 'x-cms': { localized: true } } }) });
+  const app = await buildTestApp(t, { contentTypesDir: dir, env: { LOCALES: 'en,fr,de' } });
+  const id = await create(app, 'tag', { title: { en: 'a', fr: 'b', de: 'c' } });
+  const env = { LOCALES: 'en,fr' };
+  const plan = await cms(app, dir, ['migrate', 'plan', '--json'], env);
+  t.equal(plan.code, 1, plan.out);
+  t.same(plan.json.plan.types[0].steps, [{ kind: 'remove', field: 'title.de', count: 1, action: 'keep' }], 'not a plain value to localize');
+  t.match(plan.json.plan.refusals, [/title\.de: 1 document holds this field.*--drop/]);
+  t.equal((await cms(app, dir, ['migrate', 'apply'], env)).code, 3, 'no value is dropped without --drop');
+  t.same(userOnly(await stored(app, 'tag', id)), { title: { en: 'a', fr: 'b', de: 'c' } });
+  const applied = await cms(app, dir, ['migrate', 'apply', '--drop', '--json'], env);
+  t.equal(applied.code, 0, applied.out);
+  t.same(userOnly(await stored(app, 'tag', id)), { title: { en: 'a', fr: 'b' } });
+  t.equal((await cms(app, dir, ['check'], env)).code, 0);
 });
 
 t.test('cms check finds a bad stored document, with its id and path', async (t) => {

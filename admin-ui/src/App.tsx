@@ -1,20 +1,33 @@
 // Routes of the admin UI (served under /admin). Signed-out visitors go to login (or setup on first run).
-import { startTransition, useEffect } from 'react';
-import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
+// A data router, so the edit view can block in-app navigation (Back included) over unsaved changes;
+// pages load on demand, so the login page does not fetch the form library.
+import { lazy, Suspense, useEffect, type ReactNode } from 'react';
+import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useNavigate } from 'react-router-dom';
 import { SESSION_EXPIRED } from './api';
 import { Layout } from './components/Layout';
-import { AuditPage } from './pages/AuditPage';
-import { EditPage } from './pages/EditPage';
-import { HomePage } from './pages/HomePage';
-import { ListPage } from './pages/ListPage';
-import { LoginPage } from './pages/LoginPage';
-import { MediaPage } from './pages/MediaPage';
-import { SetupPage } from './pages/SetupPage';
-import { TokensPage } from './pages/TokensPage';
-import { UsersPage } from './pages/UsersPage';
-import { WebhooksPage } from './pages/WebhooksPage';
 import { SessionProvider, useSession } from './session';
 import { ToastProvider } from './toasts';
+
+const AuditPage = lazy(() => import('./pages/AuditPage').then((m) => ({ default: m.AuditPage })));
+const EditPage = lazy(() => import('./pages/EditPage').then((m) => ({ default: m.EditPage })));
+const HomePage = lazy(() => import('./pages/HomePage').then((m) => ({ default: m.HomePage })));
+const ListPage = lazy(() => import('./pages/ListPage').then((m) => ({ default: m.ListPage })));
+const LoginPage = lazy(() => import('./pages/LoginPage').then((m) => ({ default: m.LoginPage })));
+const MediaPage = lazy(() => import('./pages/MediaPage').then((m) => ({ default: m.MediaPage })));
+const SetupPage = lazy(() => import('./pages/SetupPage').then((m) => ({ default: m.SetupPage })));
+const TokensPage = lazy(() => import('./pages/TokensPage').then((m) => ({ default: m.TokensPage })));
+const UsersPage = lazy(() => import('./pages/UsersPage').then((m) => ({ default: m.UsersPage })));
+const WebhooksPage = lazy(() => import('./pages/WebhooksPage').then((m) => ({ default: m.WebhooksPage })));
+
+const loading = <p className="loading" role="status">Loading…</p>;
+
+/**
+ * Set when the session expired, until someone signs in again: the redirect to login (whichever
+ * happens first, ours or Protected's) then says so.
+ */
+let sessionExpired = false;
+
+const loginUrl = (path: string) => `/login?${sessionExpired ? 'expired=1&' : ''}next=${encodeURIComponent(path)}`;
 
 /** On an expired session: remember where the editor was and go to login (forms stash their text first). */
 function SessionWatcher() {
@@ -24,11 +37,9 @@ function SessionWatcher() {
   useEffect(() => {
     const onExpired = () => {
       if (location.pathname.startsWith('/login') || location.pathname.startsWith('/setup')) return;
-      // one transition: otherwise forgetting the user renders Protected first, whose own redirect drops expired=1
-      startTransition(() => {
-        navigate(`/login?expired=1&next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
-        session.clear();
-      });
+      sessionExpired = true;
+      session.clear();
+      void navigate(loginUrl(location.pathname + location.search), { replace: true });
     };
     window.addEventListener(SESSION_EXPIRED, onExpired);
     return () => window.removeEventListener(SESSION_EXPIRED, onExpired);
@@ -36,36 +47,56 @@ function SessionWatcher() {
   return null;
 }
 
-function Protected({ children }: { children: React.ReactNode }) {
-  const { me, loading } = useSession();
+function Protected({ children }: { children: ReactNode }) {
+  const { me, loading: busy } = useSession();
   const location = useLocation();
-  if (loading && !me) return <p className="loading" role="status">Loading…</p>;
-  if (!me) return <Navigate to={`/login?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
-  return <Layout>{children}</Layout>;
+  if (busy && !me) return loading;
+  if (!me) return <Navigate to={loginUrl(location.pathname + location.search)} replace />;
+  sessionExpired = false;
+  return (
+    <Layout>
+      <Suspense fallback={loading}>{children}</Suspense>
+    </Layout>
+  );
 }
 
-export function App() {
+/** Providers around every route. */
+function Root() {
   return (
-    <BrowserRouter basename="/admin">
-      <ToastProvider>
-        <SessionProvider>
-          <SessionWatcher />
-          <Routes>
-            <Route path="/login" element={<LoginPage />} />
-            <Route path="/setup" element={<SetupPage />} />
-            <Route path="/" element={<Protected><HomePage /></Protected>} />
-            <Route path="/content/:type" element={<Protected><ListPage /></Protected>} />
-            <Route path="/content/:type/new" element={<Protected><EditPage /></Protected>} />
-            <Route path="/content/:type/:id" element={<Protected><EditPage /></Protected>} />
-            <Route path="/media" element={<Protected><MediaPage /></Protected>} />
-            <Route path="/users" element={<Protected><UsersPage /></Protected>} />
-            <Route path="/tokens" element={<Protected><TokensPage /></Protected>} />
-            <Route path="/webhooks" element={<Protected><WebhooksPage /></Protected>} />
-            <Route path="/audit" element={<Protected><AuditPage /></Protected>} />
-            <Route path="*" element={<Protected><p>This page does not exist.</p></Protected>} />
-          </Routes>
-        </SessionProvider>
-      </ToastProvider>
-    </BrowserRouter>
+    <ToastProvider>
+      <SessionProvider>
+        <SessionWatcher />
+        <Suspense fallback={loading}>
+          <Outlet />
+        </Suspense>
+      </SessionProvider>
+    </ToastProvider>
   );
+}
+
+const router = createBrowserRouter(
+  [
+    {
+      element: <Root />,
+      children: [
+        { path: '/login', element: <LoginPage /> },
+        { path: '/setup', element: <SetupPage /> },
+        { path: '/', element: <Protected><HomePage /></Protected> },
+        { path: '/content/:type', element: <Protected><ListPage /></Protected> },
+        { path: '/content/:type/new', element: <Protected><EditPage /></Protected> },
+        { path: '/content/:type/:id', element: <Protected><EditPage /></Protected> },
+        { path: '/media', element: <Protected><MediaPage /></Protected> },
+        { path: '/users', element: <Protected><UsersPage /></Protected> },
+        { path: '/tokens', element: <Protected><TokensPage /></Protected> },
+        { path: '/webhooks', element: <Protected><WebhooksPage /></Protected> },
+        { path: '/audit', element: <Protected><AuditPage /></Protected> },
+        { path: '*', element: <Protected><p>This page does not exist.</p></Protected> },
+      ],
+    },
+  ],
+  { basename: '/admin' },
+);
+
+export function App() {
+  return <RouterProvider router={router} />;
 }

@@ -75,9 +75,16 @@ export async function api<T = unknown>(path: string, options: RequestOptions = {
 }
 
 /** Upload with progress (fetch has no upload progress): XMLHttpRequest, same error shape as api(). */
-export function upload<T = unknown>(path: string, form: FormData, onProgress: (fraction: number) => void): Promise<T> {
+export function upload<T = unknown>(path: string, form: FormData, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    const aborted = () => new DOMException('The upload was cancelled', 'AbortError');
+    if (signal?.aborted) {
+      reject(aborted());
+      return;
+    }
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.onabort = () => reject(aborted());
     xhr.open('POST', path);
     xhr.withCredentials = true;
     xhr.setRequestHeader('accept', 'application/json');

@@ -1,4 +1,5 @@
 // `cms export` and `cms import`: a backup of the database and the media bucket in one archive.
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -42,7 +43,12 @@ export function registerBackup(program: Command, io: Io): void {
       if (!toStdout && !opts.force && (await exists(target))) throw new CliError(EXIT.refused, `${target} exists; pass --force to overwrite it`);
       const partial = `${target}.partial`;
       await withServices({ s3: true }, async ({ db, s3, config }) => {
-        const out: Writable = toStdout ? process.stdout : createWriteStream(partial);
+        // owner-only: the archive holds password hashes, webhook secrets and every entry
+        const out: Writable = toStdout ? process.stdout : createWriteStream(partial, { mode: 0o600 });
+        // a path that cannot be written fails here, not later as an unhandled stream error
+        if (!toStdout) await once(out, 'open').catch((e: unknown) => {
+          throw new CliError(EXIT.usage, `Cannot write ${partial}: ${(e as Error).message}`);
+        });
         let bar: Progress | undefined;
         try {
           const summary = await exportArchive({

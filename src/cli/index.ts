@@ -1,6 +1,7 @@
 // The `cms` command. Reads the same configuration as the server (environment variables).
 // Each group of subcommands lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
+import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../config.js';
@@ -66,7 +67,12 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     if (e instanceof ConfigError) return fail(EXIT.usage, e.message);
     if (e instanceof CliError) return fail(e.exit, e.message, e.data);
     if (e instanceof CmsError) return fail(EXIT.problems, describeCmsError(e), { code: e.code, details: e.details });
-    throw e;
+    // unexpected: the stack on stderr for a bug report, and scripts still get one JSON document
+    const unavailable = e instanceof MongoNetworkError || e instanceof MongoServerSelectionError;
+    io.err(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    const code = unavailable ? EXIT.unavailable : EXIT.problems;
+    if (json) fail(code, `${unavailable ? 'MongoDB cannot be reached' : 'Unexpected error'}: ${e instanceof Error ? e.message : String(e)}`);
+    return code;
   }
 }
 

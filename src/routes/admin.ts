@@ -193,7 +193,14 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
 
   // the form validators of one type: an ES module the edit view imports (script-src 'self' allows it);
   // the URL carries the content hash, so the module is cached for good
-  app.get<{ Params: { file: string } }>('/api/admin/validators/:file', async (request, reply) => {
+  const validatorRoute = {
+    // after the session's `private, no-store` (set for every signed-in answer): this one never changes
+    onSend: async (_request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      if (reply.statusCode === 200) reply.header('cache-control', 'private, max-age=31536000, immutable');
+      return payload;
+    },
+  };
+  app.get<{ Params: { file: string } }>('/api/admin/validators/:file', validatorRoute, async (request, reply) => {
     requireUser(request.auth);
     noQuery(request);
     const match = /^([a-z][a-z0-9-]*)\.([0-9a-f]{16})\.js$/.exec(request.params.file);
@@ -205,7 +212,6 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
     // a stale hash (the types changed since the page loaded): not this module
     if (validator.hash !== match[2]) throw notFound(codes.typeNotFound, `No form validator at ${request.url}: ask GET /api/admin/types for the current address`);
     return reply
-      .header('cache-control', 'private, max-age=31536000, immutable')
       .header('etag', `"${validator.hash}"`)
       .type('text/javascript; charset=utf-8')
       .send(validator.code);

@@ -65,9 +65,10 @@ export interface FormValidator {
 /** Compiles the type's form schemas to one ES module of validate functions keyed by schema hash. */
 export async function compileFormValidator(type: ContentType, schemas: FormSchemas = formSchemasOf(type)): Promise<FormValidator> {
   // loaded when first needed: most processes never serve the admin's forms
-  const { compileSchemaValidatorsCode } = await import('@rjsf/validator-ajv8/lib/compileSchemaValidatorsCode.js');
+  const { compileSchemaValidatorsCode } = await import('@rjsf/validator-ajv8/compileSchemaValidators');
   const compile = (schema: Json) =>
     compileSchemaValidatorsCode(schema, {
+      // the content Ajv's draft (2020-12); the option is typed as Ajv's draft-07 class, whose constructor Ajv2020 shares
       AjvClass: Ajv2020 as unknown as NonNullable<Parameters<typeof compileSchemaValidatorsCode>[1]>['AjvClass'],
       ajvOptionsOverrides: AJV_OPTIONS,
       // the formats of the content Ajv (this project's ajv-formats), not the form library's own copy

@@ -27,6 +27,8 @@ export function Layout({ children }: { children: ReactNode }) {
       return;
     }
     clear();
+    // nor in this tab's storage: unsaved form text is kept across an expired session, not a logout
+    for (const key of Object.keys(sessionStorage)) if (key.startsWith('cms:unsaved:')) sessionStorage.removeItem(key);
     // a fresh page: nothing of the signed-out user stays in memory
     window.location.replace('/admin/login');
   };

@@ -1,5 +1,5 @@
 // Drag-and-drop uploads to POST /api/media, one request per file so each has its own progress bar and error.
-import { useId, useState, type DragEvent } from 'react';
+import { useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { ApiError, upload } from '../api';
 import { messageOf } from '../toasts';
 
@@ -70,6 +70,14 @@ export function MediaUploader(props: { accept?: string[]; multiple?: boolean; on
   const inputId = useId();
   const [jobs, setJobs] = useState<Job[]>([]);
   const [over, setOver] = useState(false);
+  // closing the uploader (a picker dialog cancelled, a page left) stops its uploads: nothing is chosen after
+  const uploads = useRef(new AbortController());
+  useEffect(() => {
+    // a fresh one per mount (StrictMode mounts twice in development)
+    const own = new AbortController();
+    uploads.current = own;
+    return () => own.abort();
+  }, []);
 
   const patch = (key: number, change: Partial<Job>) => setJobs((all) => all.map((j) => (j.key === key ? { ...j, ...change } : j)));
 
@@ -90,7 +98,7 @@ export function MediaUploader(props: { accept?: string[]; multiple?: boolean; on
         const form = new FormData();
         form.append('file', file, file.name);
         try {
-          const res = await upload<{ data: MediaItem[] }>('/api/media', form, (p) => patch(job.key, { progress: p }));
+          const res = await upload<{ data: MediaItem[] }>('/api/media', form, (p) => patch(job.key, { progress: p }), uploads.current.signal);
           const items = res.data ?? [];
           const wrong = items.find((m) => !accepts(accept, m.mime));
           if (wrong) {
@@ -100,6 +108,7 @@ export function MediaUploader(props: { accept?: string[]; multiple?: boolean; on
           patch(job.key, { state: 'done', progress: 1 });
           return items;
         } catch (e) {
+          if ((e as Error).name === 'AbortError') return [];
           const detail = e instanceof ApiError && e.details[0]?.message && !e.message.includes(e.details[0].message) ? ` (${e.details[0].message})` : '';
           patch(job.key, { state: 'error', message: `${file.name}: ${messageOf(e)}${detail}` });
           return [];
@@ -107,7 +116,7 @@ export function MediaUploader(props: { accept?: string[]; multiple?: boolean; on
       }),
     );
     const items = results.flat();
-    if (items.length > 0) onUploaded(items);
+    if (items.length > 0 && !uploads.current.signal.aborted) onUploaded(items);
   };
 
   const onDrop = (e: DragEvent<HTMLDivElement>) => {

@@ -3,7 +3,7 @@
 import Form from '@rjsf/core';
 import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { Link, useNavigate, useParams } from 'react-router-dom';
+import { Link, useBlocker, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError, SESSION_EXPIRED } from '../api';
 import { ConfirmDialog } from '../components/EditDialog';
 import { PendingSchedules, ScheduleDialog } from '../components/EditSchedules';
@@ -16,21 +16,22 @@ import {
   cleanValues,
   errorsFromDetails,
   formSchemas,
+  friendlyErrors,
+  loadFormValidators,
   mergeView,
   slugify,
   stableJson,
   templates,
   userFields,
-  validator,
   viewIn,
   widgets,
   type EditContext,
+  type FormValidators,
 } from '../widgets';
 
 type Json = Record<string, unknown>;
 
 const STATUS_TEXT: Record<string, string> = { draft: 'Draft', published: 'Published', changed: 'Changed' };
-const ADMIN_BASE = '/admin';
 
 export function EditPage() {
   const { type: typeId = '', id } = useParams();
@@ -53,11 +54,25 @@ export function EditPage() {
   return <EntryEditor key={`${type.id}/${entryId ?? 'new'}`} type={type} entryId={entryId} />;
 }
 
+/** Whether the value at an error's property ('.related.2') is a list item not filled in yet. */
+function isEmptyListItem(data: Json, property: string | undefined): boolean {
+  const parts = (property ?? '').split('.').filter(Boolean);
+  const last = parts.pop();
+  if (last === undefined || !/^\d+$/.test(last)) return false;
+  let list: unknown = data;
+  for (const part of parts) list = list && typeof list === 'object' ? (list as Json)[part] : undefined;
+  if (!Array.isArray(list)) return false;
+  const item: unknown = list[Number(last)];
+  return item === undefined || item === null;
+}
+
 interface Stash {
   values: Json;
   version?: number;
   at: string;
   slugEdited?: boolean;
+  /** Who typed it: another user signing in on this tab does not get it. */
+  user?: string;
 }
 
 function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | undefined }) {
@@ -87,13 +102,15 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
   const [referrers, setReferrers] = useState<{ type?: string; id?: string; field?: string; message: string }[] | null>(null);
   const [panel, setPanel] = useState<'history' | null>(null);
   const [dialog, setDialog] = useState<'schedule' | 'delete' | null>(null);
-  const [leaveTo, setLeaveTo] = useState<string | null>(null);
+  const [validators, setValidators] = useState<FormValidators | null>(null);
+  const [validatorError, setValidatorError] = useState<string | null>(null);
+  const [validatorTry, setValidatorTry] = useState(0);
   const [slugEdited, setSlugEdited] = useState(false);
   const [hadSlug, setHadSlug] = useState(false);
   const [schedulesKey, setSchedulesKey] = useState(0);
   const modeRef = useRef<'draft' | 'publish'>('draft');
 
-  const schemas = useMemo(() => formSchemas(type.schema, locale, defaultLocale), [type.schema, locale, defaultLocale]);
+  const schemas = useMemo(() => formSchemas(type, locale, defaultLocale), [type, locale, defaultLocale]);
   const fieldNames = useMemo(() => new Set(Object.keys((type.schema as { properties?: Json }).properties ?? {})), [type.schema]);
   const payload = useMemo(() => cleanValues(values, schemas.idArrays), [values, schemas.idArrays]);
   const dirty = state === 'ready' && mayWrite && stableJson(payload) !== baseline;
@@ -102,8 +119,10 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
   // refs for event listeners that must see the latest state
   const dirtyRef = useRef(false);
   dirtyRef.current = dirty;
+  const valuesRef = useRef<Json>(values);
+  valuesRef.current = values;
   const stashRef = useRef<Stash | null>(null);
-  stashRef.current = dirty ? { values, version: entry?._version, at: new Date().toISOString(), slugEdited } : null;
+  stashRef.current = dirty ? { values, version: entry?._version, at: new Date().toISOString(), slugEdited, user: me?._id } : null;
 
   /** Reads the entry (all locales, the draft); `restore` also brings back a stashed unsaved form. */
   const load = useCallback(
@@ -142,10 +161,17 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         try {
           const raw = sessionStorage.getItem(stashKey);
           const stash = raw ? (JSON.parse(raw) as Stash) : null;
-          if (stash && stash.values && typeof stash.values === 'object') {
+          if (stash && stash.user !== undefined && stash.user !== me?._id) sessionStorage.removeItem(stashKey);
+          else if (stash && stash.values && typeof stash.values === 'object') {
             next = stash.values;
             if (stash.slugEdited) setSlugEdited(true);
             toast.info('Restored your unsaved changes');
+            // the text was typed over the version stashed with it: if someone saved since, saving must
+            // say so (If-Match of that version) rather than silently overwrite their changes
+            if (loaded && typeof stash.version === 'number' && stash.version !== loaded._version) {
+              setEntry({ ...loaded, _version: stash.version });
+              setConflict({ current: loaded._version });
+            }
           }
         } catch {
           sessionStorage.removeItem(stashKey);
@@ -156,7 +182,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
     },
     // schemas.idArrays does not change with the locale
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [collection, entryId, isNew, stashKey, type.singleton, type.fields, toast],
+    [collection, entryId, isNew, stashKey, type.singleton, type.fields, toast, me?._id],
   );
 
   useEffect(() => {
@@ -167,12 +193,31 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
     };
   }, [load]);
 
+  // the form's validators (compiled on the server): no form without them
+  useEffect(() => {
+    let live = true;
+    setValidatorError(null);
+    loadFormValidators(type.form).then(
+      (v) => {
+        if (live) setValidators(v);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setValidatorError(messageOf(e));
+        toast.error(e);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [type.form, validatorTry, toast]);
+
   // unsaved changes live in sessionStorage too, so an expired session or a reload loses nothing
   useEffect(() => {
     if (state !== 'ready') return;
-    if (dirty) sessionStorage.setItem(stashKey, JSON.stringify({ values, version: entry?._version, at: new Date().toISOString(), slugEdited } satisfies Stash));
+    if (dirty) sessionStorage.setItem(stashKey, JSON.stringify({ values, version: entry?._version, at: new Date().toISOString(), slugEdited, user: me?._id } satisfies Stash));
     else sessionStorage.removeItem(stashKey);
-  }, [values, dirty, state, stashKey, entry?._version, slugEdited]);
+  }, [values, dirty, state, stashKey, entry?._version, slugEdited, me?._id]);
 
   useEffect(() => {
     const onExpired = () => {
@@ -183,29 +228,26 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
       e.preventDefault();
       e.returnValue = '';
     };
-    // links inside the app: ask before leaving unsaved changes (the router's blocker needs a data router)
-    const onClick = (e: MouseEvent) => {
-      if (!dirtyRef.current || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-      const a = (e.target as Element | null)?.closest?.('a[href]') as HTMLAnchorElement | null;
-      if (!a || (a.target && a.target !== '_self') || a.hasAttribute('download')) return;
-      const url = new URL(a.href, window.location.href);
-      if (url.origin !== window.location.origin || !url.pathname.startsWith(ADMIN_BASE)) return;
-      if (url.pathname === window.location.pathname && url.search === window.location.search) return;
-      e.preventDefault();
-      e.stopPropagation();
-      setLeaveTo(url.pathname.slice(ADMIN_BASE.length) + url.search + url.hash || '/');
-    };
     window.addEventListener(SESSION_EXPIRED, onExpired);
     window.addEventListener('beforeunload', onBeforeUnload);
-    document.addEventListener('click', onClick, true);
     return () => {
       window.removeEventListener(SESSION_EXPIRED, onExpired);
       window.removeEventListener('beforeunload', onBeforeUnload);
-      document.removeEventListener('click', onClick, true);
     };
   }, [stashKey]);
 
+  // leaving within the app (links, Back, Forward) asks first while there are unsaved changes; an
+  // expired session goes to login without asking (the form is stashed and comes back after)
+  const blocker = useBlocker(
+    ({ currentLocation, nextLocation }) =>
+      dirtyRef.current &&
+      !nextLocation.pathname.startsWith('/login') &&
+      (currentLocation.pathname !== nextLocation.pathname || currentLocation.search !== nextLocation.search),
+  );
+
   const formData = useMemo(() => viewIn(values, schemas.localized, locale), [values, schemas.localized, locale]);
+  const formDataRef = useRef<Json>(formData);
+  formDataRef.current = formData;
   const slug = useMemo(() => {
     const props = (type.schema as { properties?: Record<string, { maxLength?: number; 'x-cms'?: { slugFrom?: string } }> }).properties ?? {};
     for (const [name, p] of Object.entries(props)) {
@@ -267,9 +309,12 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   const transformErrors = useCallback(
     (errors: RJSFValidationError[]) => {
+      let kept = errors;
       // drafts may be saved incomplete: `required` is checked when publishing
-      if (type.drafts && modeRef.current === 'draft') return errors.filter((e) => e.name !== 'required');
-      return errors;
+      if (type.drafts && modeRef.current === 'draft') kept = kept.filter((e) => e.name !== 'required');
+      // a list item added but not filled in yet is left out when saving: no complaint about it
+      kept = kept.filter((e) => !(e.name === 'type' && isEmptyListItem(formDataRef.current, e.property)));
+      return friendlyErrors(kept);
     },
     [type.drafts],
   );
@@ -354,10 +399,14 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   const onSave = () =>
     run('save', async () => {
+      const sent = payload;
       const saved = await save('draft');
       if (!saved) return;
       toast.success('Saved');
+      // what was typed while the save was on its way is not thrown away by the reload
+      const typed = valuesRef.current;
       await afterWrite(saved);
+      if (!isNew && stableJson(cleanValues(typed, schemas.idArrays)) !== stableJson(sent)) setValues(typed);
     });
 
   const onPublish = () =>
@@ -450,7 +499,22 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   // --- rendering ---
 
-  if (state === 'loading') return <p className="loading" role="status">Loading…</p>;
+  if (validatorError !== null) {
+    return (
+      <section>
+        <div className="toolbar">
+          <h1>{type.title}</h1>
+        </div>
+        <div className="empty" role="alert">
+          The form could not be prepared: {validatorError}{' '}
+          <button type="button" onClick={() => setValidatorTry((n) => n + 1)}>
+            Try again
+          </button>
+        </div>
+      </section>
+    );
+  }
+  if (state === 'loading' || !validators) return <p className="loading" role="status">Loading…</p>;
   if (state === 'notfound') {
     return (
       <section>
@@ -622,7 +686,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
             schema={schemas.schema}
             uiSchema={schemas.uiSchema}
             formData={formData}
-            validator={validator}
+            validator={locale === defaultLocale ? validators.schema : validators.otherLocale}
             widgets={widgets}
             templates={templates}
             formContext={context}
@@ -677,7 +741,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
           onCancel={() => setDialog(null)}
         />
       )}
-      {leaveTo !== null && (
+      {blocker.state === 'blocked' && (
         <ConfirmDialog
           title="Leave without saving?"
           message={<p>You have unsaved changes in this {type.title}. If you leave now, they are lost.</p>}
@@ -685,13 +749,11 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
           cancel="Stay"
           danger
           onConfirm={() => {
-            const to = leaveTo;
-            setLeaveTo(null);
             dirtyRef.current = false;
             sessionStorage.removeItem(stashKey);
-            navigate(to);
+            blocker.proceed();
           }}
-          onCancel={() => setLeaveTo(null)}
+          onCancel={() => blocker.reset()}
         />
       )}
     </section>

@@ -246,9 +246,14 @@ function ListView({ type }: { type: TypeInfo }) {
         toast.error(new Error(`${noun(failed.length)} could not be ${verb.toLowerCase()}`));
       }
       setSelected(new Set(failed.map((f) => f.id)));
+      // every entry of the last page deleted: back to the page before, not an empty list saying "No entries yet"
+      if (action === 'delete' && done === rows.length && !meta?.nextCursor && previous.length > 0) {
+        setCursor(previous[previous.length - 1]);
+        setPrevious(previous.slice(0, -1));
+      }
       setReload((r) => r + 1);
     },
-    [rows, selected, type, toast],
+    [rows, selected, type, toast, meta, previous],
   );
 
   const filtered = query.search !== '' || Object.values(query.filters).some((v) => v);

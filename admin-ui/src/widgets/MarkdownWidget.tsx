@@ -7,7 +7,9 @@ import { useMemo, useState } from 'react';
 
 export function renderMarkdown(text: string): string {
   const html = marked.parse(text, { async: false, gfm: true, breaks: false });
-  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+  // no form controls (the preview sits inside the entry form: a <button> there would submit it) and
+  // no <style> (the CSP refuses inline styles anyway)
+  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'button', 'select', 'option', 'textarea'] });
 }
 
 export function MarkdownWidget(props: WidgetProps) {

@@ -183,15 +183,22 @@ export function MediaWidget(props: WidgetProps) {
   const accept = Array.isArray(options.accept) ? (options.accept as string[]) : undefined;
   const chosen = typeof value === 'string' && value ? value : undefined;
   const [item, setItem] = useState<MediaItem | null | undefined>(undefined);
+  const [loadError, setLoadError] = useState<string | null>(null);
   const [open, setOpen] = useState(false);
 
   useEffect(() => {
     let live = true;
     setItem(undefined);
+    setLoadError(null);
     if (!chosen) return;
     fetchMedia(chosen)
       .then((m) => live && setItem(m))
-      .catch(() => live && setItem(null));
+      .catch((e: unknown) => {
+        if (!live) return;
+        // not "deleted": the item may well exist (a network or server error)
+        setLoadError(e instanceof Error ? e.message : String(e));
+        setItem(null);
+      });
     return () => {
       live = false;
     };
@@ -205,6 +212,8 @@ export function MediaWidget(props: WidgetProps) {
         {chosen ? (
           item === undefined ? (
             <span className="help">Loading…</span>
+          ) : item === null && loadError !== null ? (
+            <span className="field-error">The chosen media item could not be loaded: {loadError}</span>
           ) : item === null ? (
             <span className="field-error">This media item no longer exists ({chosen}). Remove it or choose another.</span>
           ) : (

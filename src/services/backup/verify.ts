@@ -7,11 +7,14 @@ import { createGunzip } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
 import {
   BackupError,
+  collectionMember,
   Digest,
   FORMAT,
   FORMAT_VERSION,
   MANIFEST,
   MANIFEST_SUM,
+  NOT_EXPORTED,
+  OBJECTS_DIR,
   readContentTypeFiles,
   sha256,
   type Manifest,
@@ -159,6 +162,10 @@ export async function verifyArchive(file: string, onBytes?: (n: number) => void)
   if (manifest.formatVersion !== FORMAT_VERSION) {
     throw new BackupError('corrupt', `the archive has format version ${String(manifest.formatVersion)}; this version of the CMS reads version ${FORMAT_VERSION}`);
   }
+  if (!isRecord(manifest.contentTypes) || !isRecord(manifest.objects)) throw new BackupError('corrupt', `${MANIFEST} does not describe a CMS backup`, { corrupt: [MANIFEST] });
+  // manifest.sha256 shows the manifest is intact, not that a CMS wrote it: its names must not reach
+  // outside where they are written, and every member must be a collection or an object
+  problems.push(...unsafeNames(manifest));
 
   const expected = new Map(manifest.members.map((m) => [m.name, m]));
   const corrupt: string[] = [];
@@ -183,6 +190,45 @@ export async function verifyArchive(file: string, onBytes?: (n: number) => void)
     });
   }
   return { manifest, archiveSha256, size };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Collection names a restore may create: no system or internal collection, nothing odd. */
+const COLLECTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$/;
+/** A content-type file: a plain file name, written into a directory by --extract-types. */
+const TYPE_FILE = /^[^/\\\0]+\.json$/;
+
+/** Why an S3 key from an archive is refused, or undefined when it is a plain relative key. */
+function keyProblem(key: string): string | undefined {
+  if (!key) return 'is empty';
+  if (key.startsWith('/')) return 'is an absolute path';
+  if (/[\\\0]/.test(key)) return 'holds a backslash or NUL';
+  if (key.split('/').some((part) => part === '.' || part === '..')) return 'holds a "." or ".." segment';
+  return undefined;
+}
+
+/** Names in the manifest that a restore must not use: odd collections, keys or files, and members that are neither. */
+function unsafeNames(manifest: Manifest): string[] {
+  const problems: string[] = [];
+  const members = new Set<string>();
+  for (const c of manifest.collections) {
+    const name = String(c?.name);
+    if (!COLLECTION_NAME.test(name) || name.startsWith('system.') || NOT_EXPORTED.has(name)) problems.push(`collection ${JSON.stringify(name)} may not be restored`);
+    else if (c?.member !== collectionMember(name)) problems.push(`collection ${name} names member ${JSON.stringify(c?.member)} instead of ${collectionMember(name)}`);
+    else members.add(c.member);
+  }
+  for (const m of manifest.members) {
+    const name = String(m?.name);
+    if (members.has(name)) continue;
+    const key = name.startsWith(OBJECTS_DIR) ? name.slice(OBJECTS_DIR.length) : undefined;
+    const problem = key === undefined ? 'is neither a collection nor an object' : keyProblem(key);
+    if (problem) problems.push(`member ${JSON.stringify(name)} ${problem}`);
+  }
+  for (const [file, text] of Object.entries(manifest.contentTypes)) {
+    if (!TYPE_FILE.test(file) || typeof text !== 'string') problems.push(`content-type file ${JSON.stringify(file)} is not a plain file name with its text`);
+  }
+  return problems;
 }
 
 export interface TypeConflicts {

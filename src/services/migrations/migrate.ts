@@ -8,6 +8,7 @@ import type { Db } from 'mongodb';
 import type { LocaleConfig } from '../../config.js';
 import type { ContentType, ContentTypeRegistry } from '../../content-types/registry.js';
 import type { ErrorDetail } from '../../errors.js';
+import { readPath } from '../../json.js';
 import { ChangeLog } from '../../storage/changes.js';
 import { DuplicateKeyError, EntriesRepository, isDuplicateKey, type IndexSpec, type StoredEntry, type View } from '../../storage/entries.js';
 import { RevisionsRepository, type Revision } from '../../storage/revisions.js';
@@ -343,6 +344,22 @@ export async function planMigration(db: Db, registry: ContentTypeRegistry, optio
   return plan;
 }
 
+/**
+ * `_media` follows the migrated fields, as every write keeps it (media usage is found through it):
+ * the ids held by the type's media fields, none when the type has no media field.
+ */
+function withMediaIds(type: ContentType, entry: StoredEntry): StoredEntry {
+  const fields = [...type.fields.values()].filter((f) => f.media);
+  delete entry._media;
+  if (!fields.length) return entry;
+  const ids = new Set<string>();
+  for (const field of fields) {
+    const value = readPath(entry, field.path);
+    for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') ids.add(v);
+  }
+  return { ...entry, _media: [...ids] };
+}
+
 /** Writes the migrated versions of entries: one claimed revision per entry, applied and logged. */
 class Writer {
   readonly repo: EntriesRepository;
@@ -417,11 +434,11 @@ class Writer {
       }
       const version = current._version + 1;
       const now = (this.options.now?.() ?? new Date()).toISOString();
-      const next: StoredEntry = { ...(systemFields(current) as StoredEntry), ...found.draft.fields, _version: version, _updatedAt: now };
+      const next: StoredEntry = withMediaIds(type, { ...(systemFields(current) as StoredEntry), ...found.draft.fields, _version: version, _updatedAt: now });
       let published: StoredEntry | undefined;
       if (snapshot && found.published) {
         if (snapshot._version === current._version) published = { ...next };
-        else if (found.published.changed) published = { ...(systemFields(snapshot) as StoredEntry), ...found.published.fields };
+        else if (found.published.changed) published = withMediaIds(type, { ...(systemFields(snapshot) as StoredEntry), ...found.published.fields });
       }
       const rev: Omit<Revision, '_id'> = {
         type: type.id,

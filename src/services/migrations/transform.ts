@@ -114,10 +114,21 @@ class Walker {
 
   /** A localized field: each locale's value is converted; a plain value becomes the default locale's. */
   private localized(node: SchemaNode, value: Value, path: string, pointer: string): Value {
-    if (this.isLocaleMap(value)) {
+    // no value in any locale yet: already localized (a write may store `{}`)
+    if (isObject(value) && Object.keys(value).length === 0) return value;
+    // the field's own values are never objects: an object is a map by locale already, also when it
+    // holds a locale no longer configured (a removed key: kept, or dropped with --drop)
+    const plainObjects = typeOf(node) === undefined || typeOf(node) === 'object';
+    if (this.isLocaleMap(value) || (!plainObjects && isObject(value))) {
       const out: Record<string, unknown> = {};
       for (const [locale, v] of Object.entries(value)) {
-        const next = this.value(node, v, path, `${pointer}/${escapePointer(locale)}`);
+        const at = `${pointer}/${escapePointer(locale)}`;
+        if (!this.options.locales.locales.includes(locale)) {
+          this.note({ kind: 'remove', field: `${path}.${locale}`, pointer: at });
+          if (!this.options.drop) out[locale] = v;
+          continue;
+        }
+        const next = this.value(node, v, path, at);
         if (next !== ABSENT) out[locale] = next;
       }
       return out;
