@@ -170,7 +170,8 @@ export async function provision(log: Log = console.error, which: ServiceName[] =
   return out;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const server = createServer();
     server.unref();

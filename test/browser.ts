@@ -1,11 +1,12 @@
 // Browser tests: the app listening on a loopback port, the built admin UI, and Debian's chromium
 // driven by playwright-core. Screenshots go to test-output/screenshots/<test>-<step>.png.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { freePort } from '../scripts/services.js';
 import { buildTestApp, ROOT, type Json } from './helpers.js';
 
 export const UI_DIST = join(ROOT, 'admin-ui', 'dist');
@@ -42,19 +43,6 @@ export interface BrowserTest {
   problems: string[];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Builds the app on its own database and bucket, listens on 127.0.0.1, launches chromium with a
  * 1280×800 page. Everything is closed at teardown; when the test failed, a last screenshot and the
@@ -68,9 +56,13 @@ export async function openBrowser(t: TestLike, name: string, options: { env?: Re
   if (!existsSync(executablePath)) {
     throw new Error(`No chromium at ${executablePath}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
   }
+  // served from a copy, so a rebuild of admin-ui/dist meanwhile cannot pull chunks from under the page
+  const uiDir = await mkdtemp(join(tmpdir(), 'cms-ui-'));
+  await cp(UI_DIST, uiDir, { recursive: true });
+  t.teardown(() => rm(uiDir, { recursive: true, force: true }));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const app = await buildTestApp(t, { as: 'anonymous', env: { PUBLIC_URL: origin, HOST: '127.0.0.1', PORT: String(port), ...options.env } });
+  const app = await buildTestApp(t, { as: 'anonymous', adminUiDir: uiDir, env: { PUBLIC_URL: origin, HOST: '127.0.0.1', PORT: String(port), ...options.env } });
   await app.listen({ host: '127.0.0.1', port });
 
   const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });

@@ -40,6 +40,8 @@ export interface TestAppOptions {
   contentTypesDir?: string;
   mongoClientOptions?: MongoClientOptions;
   now?: AppOptions['now'];
+  /** The built admin UI to serve at /admin (default: admin-ui/dist). */
+  adminUiDir?: string;
 }
 
 /** Builds the whole app on a fresh database; the database is dropped and the app closed at teardown. */
@@ -50,6 +52,7 @@ export async function buildTestApp(t: Teardown, options: TestAppOptions = {}): P
     registry,
     ...(options.now ? { now: options.now } : {}),
     ...(options.mongoClientOptions ? { mongoClientOptions: options.mongoClientOptions } : {}),
+    ...(options.adminUiDir ? { adminUiDir: options.adminUiDir } : {}),
   });
   t.teardown(async () => {
     await app.mongo.db.dropDatabase().catch(() => undefined);

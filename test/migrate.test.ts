@@ -486,3 +486,37 @@ t.test('cms check finds a bad stored document, with its id and path', async (t) 
   t.match(output, /page: 1 of 2 sampled entries do not match/);
   t.match(output, /SCHEMA_STRICT/);
 });
+
+t.test('a killed apply’s claimed version, rolled forward by the server, migrates the older published snapshot too', async (t) => {
+  const v1 = { note: type({ count: { type: 'string' } }, ['count'], { drafts: true }) };
+  const v2 = { note: type({ count: { type: 'integer' } }, ['count'], { drafts: true }) };
+  const dir = await typesDir(t, v1);
+  const app = await buildTestApp(t, { contentTypesDir: dir });
+  // published at version 2, then edited: the snapshot is older than the draft
+  const id = await create(app, 'note', { count: '1' });
+  t.equal((await call(app, 'POST', `/api/content/note/${id}/publish`)).status, 200);
+  t.equal((await call(app, 'PATCH', `/api/content/note/${id}`, { count: '2' })).status, 200);
+
+  await writeTypes(dir, v2);
+  const registry = await loadContentTypes(dir);
+  // killed with the version claimed but nothing written; dated back, so the server's sweep takes it up
+  const killed = await applyMigration(app.mongo.db, registry, { locales: parseLocales('en'), stopAfter: 0, stopMidEntry: true, now: () => new Date(Date.now() - 120_000) }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(killed instanceof MigrationInterrupted, String(killed));
+  t.match(await stored(app, 'note', id), { count: '2', _version: 3 }, 'nothing written yet');
+  t.match((await versionsOf(app, 'note', id)).at(-1), { version: 4, action: 'migrate', logged: false });
+
+  t.equal(await app.entries.repairLog(), 1, 'the sweep rolls the claim forward');
+  const draft = await stored(app, 'note', id);
+  const snapshot = await stored(app, 'note', id, 'published');
+  t.strictSame([draft!.count, draft!._version, draft!._status], [2, 4, 'changed']);
+  t.strictSame([snapshot!.count, snapshot!._version], [1, 2], 'the snapshot is migrated where it stands');
+  t.equal(await app.mongo.db.collection('changes').countDocuments({ action: 'migrate', id }), 1);
+
+  const again = await cms(app, dir, ['migrate', 'apply', '--json']);
+  t.equal(again.code, 0, again.out);
+  t.equal(again.json.nothing, true, 'nothing is left to migrate');
+  t.equal((await cms(app, dir, ['check'])).code, 0);
+});

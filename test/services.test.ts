@@ -37,3 +37,36 @@ t.test('a Go that is too old is named, with the version needed', async (t) => {
   t.equal(res.code, 1);
   t.match(res.stderr, /is go1\.21\.3, older than go1\.25/);
 });
+
+t.test('a data directory in use by a running server is shared, not started twice', async (t) => {
+  const { startServices } = await import('../scripts/services.js');
+  const { MongoClient } = await import('mongodb');
+  const { readFile } = await import('node:fs/promises');
+  const dataDir = await mkdtemp(join(tmpdir(), 'cms-share-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const quiet = () => undefined;
+  const ping = async (uri: string) => {
+    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 3000 });
+    try {
+      await client.connect();
+      return (await client.db('admin').command({ ping: 1 })).ok;
+    } finally {
+      await client.close();
+    }
+  };
+
+  // a stale announcement (its process is gone) is ignored
+  await writeFile(join(dataDir, 'services.json'), JSON.stringify({ pid: 2 ** 22 + 12345, mongoUri: 'mongodb://127.0.0.1:1/' }));
+  const server = await startServices({ dataDir, mongo: true, s3: false, announce: true, log: quiet });
+  t.teardown(() => server.stop());
+  t.not(server.mongoUri, 'mongodb://127.0.0.1:1/', 'the stale announcement was not used');
+  const announced = JSON.parse(await readFile(join(dataDir, 'services.json'), 'utf8')) as { mongoUri?: string };
+  t.equal(announced.mongoUri, server.mongoUri, 'the server announces its database');
+
+  // the announcement names this process; a command run meanwhile is another process, so pretend
+  await writeFile(join(dataDir, 'services.json'), JSON.stringify({ ...announced, pid: process.ppid }));
+  const command = await startServices({ dataDir, mongo: true, s3: false, log: quiet });
+  t.equal(command.mongoUri, server.mongoUri, 'the command uses the running database');
+  await command.stop();
+  t.equal(await ping(server.mongoUri!), 1, "the command's stop leaves the server's database running");
+});

@@ -173,6 +173,9 @@ t.test("the editor's day", async (t) => {
   await dismissToasts(page);
   await b.shot('history');
   await first.getByRole('button', { name: 'Restore this version' }).click();
+  // restoring asks first
+  const restoreDialog = page.getByRole('dialog').filter({ hasText: 'Restore version 1?' });
+  await restoreDialog.getByRole('button', { name: 'Restore', exact: true }).click();
   await toast(page, 'Restored version 1').waitFor();
   await until('the form to show the restored title', async () => (await fieldOf('Title').inputValue()) === 'Hello world');
   t.pass('the form shows the restored title');

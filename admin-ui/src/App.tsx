@@ -4,6 +4,7 @@
 import { lazy, Suspense, useEffect, type ReactNode } from 'react';
 import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useNavigate } from 'react-router-dom';
 import { SESSION_EXPIRED } from './api';
+import { ErrorPage } from './components/Common';
 import { Layout } from './components/Layout';
 import { SessionProvider, useSession } from './session';
 import { ToastProvider } from './toasts';
@@ -48,9 +49,19 @@ function SessionWatcher() {
 }
 
 function Protected({ children }: { children: ReactNode }) {
-  const { me, loading: busy } = useSession();
+  const { me, loading: busy, error, refresh } = useSession();
   const location = useLocation();
   if (busy && !me) return loading;
+  // the server failed (not "signed out"): say so rather than send a signed-in editor to login
+  if (!me && error !== null) {
+    return (
+      <main className="session-error">
+        <ErrorPage title="The admin could not start" onRetry={() => void refresh().catch(() => undefined)}>
+          Your session could not be checked: {error}
+        </ErrorPage>
+      </main>
+    );
+  }
   if (!me) return <Navigate to={loginUrl(location.pathname + location.search)} replace />;
   sessionExpired = false;
   return (

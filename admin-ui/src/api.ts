@@ -46,9 +46,9 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(res.status, 'CMS_ERR_HTTP', `${res.status} ${res.statusText}`);
 }
 
-/** Sends a request and returns the parsed JSON body (undefined for 204). Throws ApiError on 4xx/5xx. */
-export async function api<T = unknown>(path: string, options: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+/** Sends a request; throws ApiError on 4xx/5xx (a 401 also tells the app the session is gone). */
+async function send(path: string, options: RequestOptions, accept: string): Promise<Response> {
+  const headers: Record<string, string> = { accept };
   let body: BodyInit | undefined;
   if (options.body instanceof FormData) body = options.body;
   else if (options.body !== undefined) {
@@ -69,9 +69,56 @@ export async function api<T = unknown>(path: string, options: RequestOptions = {
     if (res.status === 401 && !path.startsWith('/api/auth/login') && !path.startsWith('/api/auth/setup') && !path.startsWith('/api/auth/me')) window.dispatchEvent(new CustomEvent(SESSION_EXPIRED));
     throw err;
   }
+  return res;
+}
+
+/** Sends a request and returns the parsed JSON body (undefined for 204). Throws ApiError on 4xx/5xx. */
+export async function api<T = unknown>(path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await send(path, options, 'application/json');
   if (res.status === 204) return undefined as T;
   const type = res.headers.get('content-type') ?? '';
   return (type.includes('json') ? await res.json() : await res.text()) as T;
+}
+
+/**
+ * `{data}` of a GET, read once per key and kept in `cache` for the page's lifetime; a 404 gives null.
+ * A failure is not kept, so the next call tries again.
+ */
+export function readCached<T>(cache: Map<string, Promise<T | null>>, key: string, path: string, options?: RequestOptions): Promise<T | null> {
+  let p = cache.get(key);
+  if (!p) {
+    p = api<{ data: T }>(path, options)
+      .then((r) => r.data)
+      .catch((e: unknown) => {
+        cache.delete(key);
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      });
+    cache.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * Downloads a file the API makes (a CSV export) and saves it under the name the server gives. Errors
+ * are ApiErrors like api()'s, so an expired session goes to login instead of saving an error as a file.
+ */
+export async function download(path: string, options: RequestOptions = {}, fallbackName = 'download'): Promise<void> {
+  const res = await send(path, options, '*/*');
+  const blob = await res.blob();
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(blob);
+  try {
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } finally {
+    // the click has started the download; the URL is not needed after this task
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+  }
 }
 
 /** Upload with progress (fetch has no upload progress): XMLHttpRequest, same error shape as api(). */

@@ -1,5 +1,5 @@
 // Who is signed in, and the content types they can see. Loaded once after sign-in.
-import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { api, ApiError } from './api';
 import type { Me, TypeInfo, TypesResponse } from './types';
 
@@ -9,6 +9,8 @@ interface SessionState {
   locales: string[];
   defaultLocale: string;
   loading: boolean;
+  /** Why the user or the types could not be read (the server failed, not "signed out"), else null. */
+  error: string | null;
   /** Reloads the signed-in user and the types (after login or setup). */
   refresh(): Promise<void>;
   /** Forgets the user locally (after logout or an expired session). */
@@ -23,9 +25,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [types, setTypes] = useState<TypeInfo[]>([]);
   const [locales, setLocales] = useState<string[]>(['en']);
   const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
 
   const refresh = useCallback(async () => {
     setLoading(true);
+    setError(null);
     try {
       const who = await api<{ data?: Me }>('/api/auth/me');
       if (!who.data || who.data.kind !== 'user') throw new ApiError(401, 'CMS_ERR_AUTH_REQUIRED', 'Sign in');
@@ -35,7 +39,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setLocales(t.meta.locales);
     } catch (e) {
       setMe(null);
-      if (!(e instanceof ApiError) || (e.status !== 401 && e.status !== 403)) throw e;
+      if (!(e instanceof ApiError) || (e.status !== 401 && e.status !== 403)) {
+        setError(e instanceof Error ? e.message : String(e));
+        throw e;
+      }
     } finally {
       setLoading(false);
     }
@@ -45,16 +52,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     refresh().catch(() => undefined);
   }, [refresh]);
 
-  const value: SessionState = {
-    me,
-    types,
-    locales,
-    defaultLocale: locales[0] ?? 'en',
-    loading,
-    refresh,
-    clear: () => setMe(null),
-    typeById: (id) => types.find((t) => t.id === id),
-  };
+  const clear = useCallback(() => setMe(null), []);
+  const typeById = useCallback((id: string) => types.find((t) => t.id === id), [types]);
+  // one object while nothing changes: effects that depend on the session do not rerun every render
+  const value = useMemo<SessionState>(
+    () => ({ me, types, locales, defaultLocale: locales[0] ?? 'en', loading, error, refresh, clear, typeById }),
+    [me, types, locales, loading, error, refresh, clear, typeById],
+  );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 

@@ -1,5 +1,6 @@
 // Shapes the UI reads from the API. The content-type description comes from GET /api/admin/types.
 import type { RJSFSchema } from '@rjsf/utils';
+import type * as Shared from '../../src/routes/admin-types';
 
 export type Role = 'admin' | 'editor' | 'author' | 'viewer';
 
@@ -12,52 +13,11 @@ export interface Me {
   status: string;
 }
 
-export interface FieldInfo {
-  name: string;
-  /** The JSON-Schema type of the (per-locale) value: string, number, integer, boolean, array, object. */
-  type: string;
-  label: string;
-  required: boolean;
-  format?: string;
-  enum?: unknown[];
-  widget?: string;
-  ref?: string;
-  media?: { accept?: string[] } | true;
-  localized: boolean;
-  unique: boolean;
-  private: boolean;
-  slugFrom?: string;
-}
-
-export interface TypeInfo {
-  id: string;
-  title: string;
-  description?: string;
-  singleton: boolean;
-  displayField?: string;
-  drafts: boolean;
-  public: boolean;
-  previewUrl: boolean;
-  /** The authored JSON Schema of the entry's own fields, x-cms annotations included. */
-  schema: RJSFSchema;
-  fields: FieldInfo[];
-  form: FormInfo;
-}
-
-/** What the entry form validates against (used verbatim: the validators were compiled from exactly these). */
-export interface FormInfo {
-  /** In the default locale. */
-  schema: RJSFSchema;
-  /** In other locales: localized fields are not required there. */
-  otherLocaleSchema: RJSFSchema;
-  /** The ES module of the precompiled validators, or null when the server could not compile them. */
-  validatorUrl: string | null;
-}
-
-export interface TypesResponse {
-  data: TypeInfo[];
-  meta: { locales: string[]; defaultLocale: string };
-}
+// the description of the content types is the server's own (one file both sides import)
+export type FieldInfo = Shared.FieldInfo;
+export type FormInfo = Shared.FormInfo<RJSFSchema>;
+export type TypeInfo = Shared.TypeInfo<RJSFSchema>;
+export type TypesResponse = Shared.TypesResponse<RJSFSchema>;
 
 /** GET /api/admin/info: needs no session; says whether first-run setup is still open. */
 export interface AdminInfo {

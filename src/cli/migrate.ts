@@ -7,7 +7,7 @@ import { ContentTypeLoadError, loadContentTypes } from '../content-types/loader.
 import type { ContentTypeRegistry } from '../content-types/registry.js';
 import { checkStored, type StoredCheck } from '../services/migrations/check.js';
 import { applyMigration, MigrationRefused, planMigration, type ApplyResult, type DocRef, type MigrationPlan } from '../services/migrations/migrate.js';
-import { CliError, EXIT, progress, report, withServices, type Io } from './shared.js';
+import { CliError, EXIT, loadRegistry, progress, report, withServices, type Io } from './shared.js';
 
 const envOf = (io: Io) => io.env ?? process.env;
 
@@ -16,14 +16,10 @@ function hasDatabase(config: Config): boolean {
   return Boolean(config.mongo.uri) || existsSync(join(config.dataDir, 'ferretdb'));
 }
 
-function loadTypes(config: Config, dir: string | undefined): Promise<ContentTypeRegistry> {
-  return loadContentTypes(dir ? resolve(dir) : config.contentTypesDir, { locales: config.locales });
-}
-
 /** The registry, or a CliError listing the problems of the files (exit 1). */
 async function typesOrFail(config: Config, dir: string | undefined): Promise<ContentTypeRegistry> {
   try {
-    return await loadTypes(config, dir);
+    return await loadRegistry(config, dir);
   } catch (e) {
     if (!(e instanceof ContentTypeLoadError)) throw e;
     throw new CliError(EXIT.problems, e.message, { issues: e.issues });

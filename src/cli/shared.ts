@@ -1,5 +1,6 @@
 // What every `cms` subcommand shares: output (text or --json), exit codes, progress bars, and a
 // connection to the configured database and bucket (or the embedded ones, with the server stopped).
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { MongoClient, type Db } from 'mongodb';
 import { startServices, type RunningServices } from '../../scripts/services.js';
@@ -107,7 +108,7 @@ export interface Services {
 
 /**
  * Runs `fn` against the configured MongoDB (and S3 when `s3` is set), or the embedded services
- * when none are configured (the server must then be stopped: they share the data directory).
+ * when none are configured: those of a server running on the same data directory, else started here.
  */
 export async function withServices<T>(options: { s3?: boolean; config?: Config }, fn: (services: Services) => Promise<T>): Promise<T> {
   const config = options.config ?? loadConfig();
@@ -145,5 +146,5 @@ export async function withServices<T>(options: { s3?: boolean; config?: Config }
 
 /** The content types on disk, as the server would load them (throws ContentTypeLoadError). */
 export function loadRegistry(config: Config, dir?: string): Promise<ContentTypeRegistry> {
-  return loadContentTypes(dir ?? config.contentTypesDir, { locales: config.locales });
+  return loadContentTypes(dir ? resolve(dir) : config.contentTypesDir, { locales: config.locales });
 }

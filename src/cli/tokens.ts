@@ -4,7 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { codes } from '../errors.js';
 import { ContentTypeLoadError } from '../content-types/loader.js';
-import { tokenOwnerValid, type TokenJson } from '../services/auth.js';
+import { isHexId, tokenOwnerValid, type TokenJson } from '../services/auth.js';
 import { SCOPES, type Scope, type UserDoc, type UsersRepository } from '../storage/users.js';
 import { CliError, EXIT, loadRegistry, report, type Io } from './shared.js';
 import { CLI_WHERE, findUser, withAuth } from './users.js';
@@ -145,7 +145,7 @@ export function registerTokens(program: Command, io: Io): void {
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       await withAuth(io, async ({ repo, auth, audit }) => {
-        const before = /^[0-9a-f]{24}$/.test(id) ? await repo.findToken(id) : null;
+        const before = isHexId(id) ? await repo.findToken(id) : null;
         const token = await auth.revokeToken(id);
         const changed = !before?.revokedAt;
         if (changed) await audit.record('system', CLI_WHERE, 'token.revoke', { kind: 'token', id: token._id });

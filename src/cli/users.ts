@@ -6,7 +6,7 @@ import { createSessions } from '../auth/sessions.js';
 import { loadConfig, type Config } from '../config.js';
 import { CmsError, codes } from '../errors.js';
 import { AuditLog } from '../services/audit.js';
-import { AuthService, userJson, type UserJson } from '../services/auth.js';
+import { AuthService, isHexId, normalizeEmail, userJson, type UserJson } from '../services/auth.js';
 import { PreviewTokensRepository } from '../storage/previews.js';
 import { ROLES, type Role, type UserDoc, UsersRepository } from '../storage/users.js';
 import { CliError, describeCmsError, EXIT, report, withServices, type Io } from './shared.js';
@@ -44,12 +44,10 @@ function cliErrorOf(e: unknown): unknown {
   return new CliError(exit, describeCmsError(e), { code: e.code, ...(e.details.length ? { details: e.details } : {}) });
 }
 
-const HEX_ID = /^[0-9a-f]{24}$/;
-
 /** A user by id (24 hex characters) or email (any case). */
 export async function findUser(repo: UsersRepository, ref: string): Promise<UserDoc> {
-  const user = HEX_ID.test(ref) ? await repo.findById(ref) : await repo.findByEmail(ref.trim().toLowerCase());
-  if (!user) throw new CliError(EXIT.problems, `No user with ${HEX_ID.test(ref) ? 'id' : 'email'} ${JSON.stringify(ref.slice(0, 254))}`, { code: codes.userNotFound });
+  const user = isHexId(ref) ? await repo.findById(ref) : await repo.findByEmail(normalizeEmail(ref));
+  if (!user) throw new CliError(EXIT.problems, `No user with ${isHexId(ref) ? 'id' : 'email'} ${JSON.stringify(ref.slice(0, 254))}`, { code: codes.userNotFound });
   return user;
 }
 

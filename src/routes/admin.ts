@@ -12,6 +12,9 @@ import type { ContentType } from '../content-types/registry.js';
 import type { SchemaNode } from '../content-types/fields.js';
 import { CmsError, codes, errorBody, invalid, notFound } from '../errors.js';
 import { compileFormValidator, formSchemasOf, type FormSchemas, type FormValidator } from '../services/form-validators.js';
+import { labelOf, type FieldInfo, type FormInfo, type TypeInfo } from './admin-types.js';
+
+export { labelOf };
 
 /** Where `npm run build` puts the UI: admin-ui/dist at the project root (this file runs from dist/src/routes). */
 export const DEFAULT_ADMIN_UI_DIR = resolve(import.meta.dirname, '..', '..', '..', 'admin-ui', 'dist');
@@ -22,50 +25,17 @@ export interface AdminRoutesOptions {
   uiDir?: string;
 }
 
-/** One top-level field, as the UI's forms, columns and filters need it. */
-export interface AdminFieldInfo {
-  name: string;
-  type: string;
-  label: string;
-  required: boolean;
-  format?: string;
-  enum?: unknown[];
-  widget?: string;
-  ref?: string;
-  media?: { accept?: string[] } | true;
-  localized: boolean;
-  unique: boolean;
-  private: boolean;
-  slugFrom?: string;
-  help?: string;
-}
+/** One top-level field, as the UI's forms, columns and filters need it (the shape is shared with the UI). */
+export type AdminFieldInfo = FieldInfo;
 
-export interface AdminTypeInfo {
-  id: string;
-  title: string;
-  description?: string;
-  singleton: boolean;
-  displayField?: string;
-  drafts: boolean;
-  public: boolean;
-  previewUrl: boolean;
-  schema: SchemaNode;
-  fields: AdminFieldInfo[];
-  /** What the entry form validates against, and where its precompiled validators are. */
-  form?: FormSchemas & { validatorUrl: string | null };
-}
+/** A content type for the UI; `form` (what the entry form validates against) is added when the types are listed. */
+export type AdminTypeInfo = Omit<TypeInfo<SchemaNode, FormSchemas['schema']>, 'form'> & { form?: FormInfo<FormSchemas['schema']> };
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 function noQuery(request: FastifyRequest): void {
   const keys = Object.keys((request.query ?? {}) as object);
   if (keys.length) throw invalid(codes.queryUnknownParam, `Unknown query parameter: ${keys.join(', ')}`, keys.map((path) => ({ path, message: 'unknown query parameter' })));
-}
-
-/** "publishDate" → "Publish date", "seo" → "Seo". */
-export function labelOf(name: string): string {
-  const words = name.replace(/[_-]+/g, ' ').replace(/([a-z0-9])([A-Z])/g, '$1 $2').trim().toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function typeOf(node: SchemaNode): string {

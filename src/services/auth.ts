@@ -55,7 +55,10 @@ const SCHEMAS = {
 type Validators = { [K in keyof typeof SCHEMAS]: ValidateFunction };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-const normalizeEmail = (email: string) => email.trim().toLowerCase();
+/** Emails are stored and looked up trimmed and in lower case. */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+/** User and token ids: 24 lowercase hexadecimal characters. */
+export const isHexId = (id: string) => /^[0-9a-f]{24}$/.test(id);
 const TOKEN_PATTERN = /^cmst_([0-9a-f]{24})_([A-Za-z0-9_-]{43})$/;
 
 export function userJson(u: UserDoc): UserJson {
@@ -155,7 +158,7 @@ export class AuthService {
       const token = await this.repo.findToken(byToken[1]!);
       return !!token && token.scopes.includes('content:publish') && !(await this.tokenProblem(token));
     }
-    const user = /^[0-9a-f]{24}$/.test(actor) ? await this.repo.findById(actor) : null;
+    const user = isHexId(actor) ? await this.repo.findById(actor) : null;
     return !!user && user.status === 'active' && (user.role === 'admin' || user.role === 'editor');
   }
 
@@ -312,7 +315,7 @@ export class AuthService {
   }
 
   async getUser(id: string): Promise<UserDoc> {
-    const user = ObjectId.isValid(id) && /^[0-9a-f]{24}$/.test(id) ? await this.repo.findById(id) : null;
+    const user = ObjectId.isValid(id) && isHexId(id) ? await this.repo.findById(id) : null;
     if (!user) throw notFound(codes.userNotFound, `No user with id ${id.slice(0, 64)}`);
     return user;
   }
@@ -393,7 +396,7 @@ export class AuthService {
   }
 
   async revokeToken(id: string): Promise<TokenJson> {
-    const token = /^[0-9a-f]{24}$/.test(id) ? await this.repo.findToken(id) : null;
+    const token = isHexId(id) ? await this.repo.findToken(id) : null;
     if (!token) throw notFound(codes.tokenNotFound, `No token with id ${id.slice(0, 64)}`);
     if (!token.revokedAt) {
       token.revokedAt = this.now().toISOString();

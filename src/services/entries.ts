@@ -13,6 +13,7 @@ import { detailOf, mergePatch, normalizeDates, prepareBody, redactPrivate, type 
 import { ALL_LOCALES, type Locales } from './locales.js';
 import { ALWAYS_RETURNED, ID_PATTERN, toPage, mongoSort, parseFields, parseListQuery, projectionFor, type ListLimits } from './query.js';
 import { collectRefs, keptFields, parsePopulateTree, type PopulateNode } from './populate.js';
+import { EntryWriter } from './writes.js';
 
 /** `any`: may the caller write this type at all? Asked before the body or the entry is looked at. */
 export type WriteAction = 'create' | 'update' | 'delete' | 'any';
@@ -141,16 +142,21 @@ interface Target {
 }
 
 export class EntriesService {
+  /** Claims, writes, logs and rolls forward versions: the one write path. */
+  private readonly writer: EntryWriter;
+
   constructor(
     private readonly registry: ContentTypeRegistry,
     private readonly repo: EntriesRepository,
     private readonly revisions: RevisionsRepository,
-    private readonly changes: ChangeLog,
+    changes: ChangeLog,
     private readonly locales: Locales,
     private readonly limits: ListLimits,
     private readonly media: MediaFields,
     private readonly now: Clock = () => new Date(),
-  ) {}
+  ) {
+    this.writer = new EntryWriter(repo, revisions, changes);
+  }
 
   /** Checks the media fields, and records the media ids the entry holds in `_media`. */
   private async withMedia(type: ContentType, fields: Fields): Promise<Fields> {
@@ -694,7 +700,7 @@ export class EntriesService {
         // claimed first write not stored yet is rolled forward, then this write updates it
         const latest = await this.revisions.latest(type.id, id);
         if (latest?.doc) {
-          await this.settle(type, id, latest.version);
+          await this.writer.settle(type, id, latest.version);
           continue;
         }
         version = (latest?.version ?? 0) + 1;
@@ -717,29 +723,22 @@ export class EntriesService {
         ...(p.from !== undefined ? { from: p.from } : {}),
         ...(schedule ? { schedule } : {}),
       };
-      if (!(await this.revisions.claim(rev))) {
+      if (!(await this.writer.claim(rev))) {
         // another writer owns this version: make sure it is applied (its writer may have died), so
         // a 412 names a version that a reload will actually show
-        await this.settle(type, id, version);
+        await this.writer.settle(type, id, version);
         if (typeof expected === 'number') throw versionMismatch(expected, version);
         // several writers on one entry: spread them out so one wins each round
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
         continue;
       }
       try {
-        await this.apply(type, rev, current);
+        await this.writer.write(type, rev, current);
       } catch (err) {
-        // the database failed midway: the claim stays, and the next write or the sweep rolls it forward
-        if (!(err instanceof DuplicateKeyError)) throw err;
-        const rolledForward =
-          !current && err instanceof DuplicateKeyError && err.field === '_id' && (await this.repo.findById(type.id, id, { _version: 1 }))?._version === version;
-        if (!rolledForward) {
-          await this.revisions.release(type.id, id, version);
-          throw uniqueConflict(err);
-        }
+        // a unique clash released the claim; if the database failed midway, the claim stays, and the
+        // next write or the sweep rolls it forward
+        throw uniqueConflict(err);
       }
-      await this.log(rev);
-      await this.revisions.prune(type.id, id, version, type.keepVersions);
       const entry = p.doc ? this.shown(type, { ...p.doc }, caller, locale) : ({ _id: id, _type: type.id, _version: version } as StoredEntry);
       return { entry, created: !current, changed: p.changed, version };
     }
@@ -749,27 +748,6 @@ export class EntriesService {
   /** A written entry as its writer sees it: whole, or in the locale they wrote. */
   private shown(type: ContentType, entry: StoredEntry, caller: Caller, locale: string | undefined): StoredEntry {
     return this.present(type, { ...entry }, caller, locale ?? ALL_LOCALES);
-  }
-
-  /** Makes a claimed revision real: the published snapshot first, then the working copy. */
-  private async apply(type: ContentType, rev: Omit<Revision, '_id'>, current: Pick<StoredEntry, '_version'> | null): Promise<void> {
-    const unique = uniqueFields(type);
-    if (rev.published) await this.repo.putPublished(type.id, rev.published, unique);
-    else if (rev.published === null) await this.repo.removePublished(type.id, rev.entryId, rev.version);
-    if (!rev.doc) await this.repo.delete(type.id, rev.entryId, rev.version - 1);
-    // a false from replaceIfVersion means another writer already rolled this claim forward
-    else if (current) await this.repo.replaceIfVersion(type.id, rev.entryId, current._version, rev.doc, unique);
-    else await this.repo.insert(type.id, rev.doc, unique);
-  }
-
-  /** Appends the write to the change log; if that fails, the sweep appends it later. */
-  private async log(rev: Omit<Revision, '_id'>): Promise<void> {
-    try {
-      await this.changes.append({ at: rev.at, kind: 'entry', type: rev.type, id: rev.entryId, action: rev.action, version: rev.version, locales: rev.locales, public: rev.public });
-      await this.revisions.markLogged(rev.type, rev.entryId, rev.version);
-    } catch {
-      // the revision stays unlogged; repairLog picks it up
-    }
   }
 
   /**
@@ -786,35 +764,12 @@ export class EntriesService {
         await this.revisions.markLogged(rev.type, rev.entryId, rev.version);
         continue;
       }
-      await this.settle(type, rev.entryId, rev.version);
+      await this.writer.settle(type, rev.entryId, rev.version);
       if (!(await this.revisions.get(rev.type, rev.entryId, rev.version))) continue;
-      await this.log(rev);
+      await this.writer.log(rev);
       repaired++;
     }
     return repaired;
-  }
-
-  /**
-   * Another writer claimed `version`. If the entry is still one behind, that write may be in flight
-   * or its writer may have died: apply the claimed revision (the same bytes either way). A claim
-   * that can no longer be applied (its unique value was taken meanwhile) is dropped.
-   */
-  private async settle(type: ContentType, id: string, version: number): Promise<void> {
-    const [rev, current] = await Promise.all([this.revisions.get(type.id, id, version), this.repo.findById(type.id, id, { _version: 1 })]);
-    if (!rev) return;
-    const pending = current ? current._version === version - 1 : rev.doc !== null && (await this.revisions.latest(type.id, id))?.version === version;
-    if (!pending) return;
-    try {
-      await this.apply(type, rev, current);
-    } catch (err) {
-      if (err instanceof DuplicateKeyError) {
-        // the same insert by the writer itself wins the race: then the claim stands
-        if (err.field === '_id') return;
-        await this.revisions.release(type.id, id, version);
-        return;
-      }
-      throw err;
-    }
   }
 
   // --- history ---
@@ -926,10 +881,6 @@ function uniqueConflict(err: unknown): unknown {
 
 function busy(): CmsError {
   return new CmsError('conflict', codes.entryBusy, 'The entry changed too often while saving; retry');
-}
-
-function uniqueFields(type: ContentType): string[] {
-  return [...type.fields.values()].filter((f) => f.unique).map((f) => f.path);
 }
 
 function userFields(entry: StoredEntry): Fields {

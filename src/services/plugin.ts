@@ -8,6 +8,7 @@ import { MediaRepository } from '../storage/media.js';
 import { ObjectStore } from '../storage/objects.js';
 import { RevisionsRepository } from '../storage/revisions.js';
 import { EntriesService, type Clock } from './entries.js';
+import { indexSpecs, uniqueFields } from './writes.js';
 import { MediaService } from './media/service.js';
 import type { ListLimits } from './query.js';
 import { AuthService } from './auth.js';
@@ -54,18 +55,14 @@ export default fp<ServicesOptions>(
   async (app, opts) => {
     const repo = new EntriesRepository(app.mongo.db);
     for (const type of opts.registry.all()) {
-      const specs = [...type.fields.values()]
-        .filter((f) => f.unique || f.index)
-        .map((f) => ({ field: f.path, unique: f.unique }));
-      // usage of media is found through `_media`, which every write keeps in step with the entry
-      if ([...type.fields.values()].some((f) => f.media)) specs.push({ field: '_media', unique: false });
+      const specs = indexSpecs(type);
       for (const view of type.drafts ? (['draft', 'published'] as const) : (['draft'] as const)) {
         const { created, dropped } = await repo.syncIndexes(type.id, specs, view);
         if (created.length || dropped.length) app.log.info({ type: type.id, view, created, dropped }, 'indexes updated');
       }
       // drafts turned on (or the type is new): what was live becomes the published snapshots
       if (type.drafts && (await repo.hadDrafts(type.id)) !== true) {
-        const result = await repo.reconcilePublished(type.id, specs.filter((x) => x.unique).map((x) => x.field));
+        const result = await repo.reconcilePublished(type.id, uniqueFields(type));
         if (result.published || result.removed || result.clashes.length) app.log.info({ type: type.id, ...result }, 'drafts turned on: live entries are now the published versions');
       }
       await repo.rememberDrafts(type.id, type.drafts);

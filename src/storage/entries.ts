@@ -29,8 +29,9 @@ export interface IndexSpec {
   unique: boolean;
 }
 
-const INDEX_PREFIX = 'cms_';
-const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
+/** Indexes named so are ours: built from the types' declarations, dropped when no longer declared. */
+export const INDEX_PREFIX = 'cms_';
+export const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
 
 /** MongoDB says 11000; FerretDB (SQLite) says so on insert but reports an update's clash as code 1. */
 export const isDuplicateKey = (err: unknown): err is MongoServerError =>
@@ -101,13 +102,14 @@ export class EntriesRepository {
 
   /**
    * Makes `doc` the published snapshot unless a newer one is there already (a late writer of an
-   * older publish must not undo a newer one).
+   * older publish must not undo a newer one). `sameVersion`: also replace a snapshot at the same
+   * version (a migration rewrites a snapshot where it stands).
    */
-  async putPublished(type: string, doc: StoredEntry, unique: string[]): Promise<void> {
+  async putPublished(type: string, doc: StoredEntry, unique: string[], sameVersion = false): Promise<void> {
     const collection = this.collection(type, 'published');
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const replaced = await collection.replaceOne({ _id: doc._id, _version: { $lt: doc._version } }, doc);
+        const replaced = await collection.replaceOne({ _id: doc._id, _version: sameVersion ? { $lte: doc._version } : { $lt: doc._version } }, doc);
         if (replaced.matchedCount) return;
       } catch (err) {
         // the snapshot is there, so the clash is on a unique field

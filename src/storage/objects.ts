@@ -81,16 +81,24 @@ export class ObjectStore {
     await this.s3.client.send(new DeleteObjectCommand({ Bucket: this.s3.bucket, Key: key }));
   }
 
-  async list(prefix: string, max = 1000): Promise<{ key: string; modified: Date }[]> {
-    const out: { key: string; modified: Date }[] = [];
+  /** The objects under `prefix` (up to `max`), a page of up to 1000 at a time; empty pages are skipped. */
+  async *pages(prefix: string, max = Infinity): AsyncGenerator<{ key: string; modified: Date }[]> {
+    let listed = 0;
     let token: string | undefined;
     do {
       const page = await this.s3.client.send(
-        new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: prefix, MaxKeys: Math.min(1000, max - out.length), ...(token ? { ContinuationToken: token } : {}) }),
+        new ListObjectsV2Command({ Bucket: this.s3.bucket, Prefix: prefix, MaxKeys: Math.min(1000, max - listed), ...(token ? { ContinuationToken: token } : {}) }),
       );
-      for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, modified: o.LastModified ?? new Date(0) });
+      const objects = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, modified: o.LastModified ?? new Date(0) }] : []));
+      listed += objects.length;
+      if (objects.length) yield objects;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token && out.length < max);
+    } while (token && listed < max);
+  }
+
+  async list(prefix: string, max = 1000): Promise<{ key: string; modified: Date }[]> {
+    const out: { key: string; modified: Date }[] = [];
+    for await (const page of this.pages(prefix, max)) out.push(...page);
     return out;
   }
 

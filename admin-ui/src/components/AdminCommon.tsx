@@ -1,43 +1,10 @@
-// Pieces shared by the media library and the admin pages: loading data, confirm dialogs, the
-// "admins only" notice, a secret shown once, field errors, and formatting.
-import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
+// Pieces shared by the media library and the admin pages: the "admins only" notice, a secret shown
+// once, field errors, and dates.
+import { useId, useRef, useState, type ReactNode } from 'react';
 import { ApiError, type ErrorDetail } from '../api';
+import { formatDate } from '../format';
 import { useSession } from '../session';
 import { can } from '../types';
-
-/** Loads data with `load` whenever `deps` change; `reload()` fetches again. Aborts stale requests. */
-export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): {
-  data: T | undefined;
-  loading: boolean;
-  error: unknown;
-  reload(): void;
-  setData(update: (prev: T | undefined) => T | undefined): void;
-} {
-  const [data, setDataState] = useState<T>();
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<unknown>();
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    const controller = new AbortController();
-    setLoading(true);
-    setError(undefined);
-    load(controller.signal)
-      .then((d) => {
-        if (!controller.signal.aborted) setDataState(d);
-      })
-      .catch((e: unknown) => {
-        if (!controller.signal.aborted) setError(e);
-      })
-      .finally(() => {
-        if (!controller.signal.aborted) setLoading(false);
-      });
-    return () => controller.abort();
-    // the caller names what the load depends on
-  }, [...deps, tick]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
-  const setData = useCallback((update: (prev: T | undefined) => T | undefined) => setDataState((prev) => update(prev)), []);
-  return { data, loading, error, reload, setData };
-}
 
 /** True when an error is the server's "admins only" (or any 403). */
 export function isForbidden(e: unknown): boolean {
@@ -57,72 +24,6 @@ export function ForbiddenNotice({ title }: { title: string }) {
       <div className="toolbar"><h1>{title}</h1></div>
       <p className="empty" role="status">Only admins can see this page.</p>
     </section>
-  );
-}
-
-export interface ConfirmRequest {
-  title: string;
-  message: ReactNode;
-  /** The confirm button's text, e.g. "Delete". */
-  confirmLabel: string;
-  danger?: boolean;
-}
-
-/**
- * A modal confirm dialog (<dialog> with showModal: focus stays inside, Escape cancels).
- * `useConfirm()` returns `[ask, element]`: render the element, `await ask({...})` gives true or false.
- */
-export function useConfirm(): [(request: ConfirmRequest) => Promise<boolean>, ReactNode] {
-  const [request, setRequest] = useState<ConfirmRequest | null>(null);
-  const resolver = useRef<((ok: boolean) => void) | null>(null);
-  const ask = useCallback((r: ConfirmRequest) => {
-    resolver.current?.(false);
-    setRequest(r);
-    return new Promise<boolean>((resolve) => {
-      resolver.current = resolve;
-    });
-  }, []);
-  const answer = useCallback((ok: boolean) => {
-    resolver.current?.(ok);
-    resolver.current = null;
-    setRequest(null);
-  }, []);
-  const element = request ? <ConfirmDialog request={request} onAnswer={answer} /> : null;
-  return [ask, element];
-}
-
-function ConfirmDialog({ request, onAnswer }: { request: ConfirmRequest; onAnswer(ok: boolean): void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const titleId = useId();
-  const bodyId = useId();
-  const opener = useRef<Element | null>(null);
-  useEffect(() => {
-    opener.current = document.activeElement;
-    const dialog = ref.current;
-    if (dialog && !dialog.open) dialog.showModal();
-    return () => {
-      // focus goes back to the button that opened the dialog
-      if (opener.current instanceof HTMLElement && opener.current.isConnected) opener.current.focus();
-    };
-  }, []);
-  return (
-    <dialog
-      ref={ref}
-      className="confirm-dialog"
-      aria-labelledby={titleId}
-      aria-describedby={bodyId}
-      onCancel={(e) => {
-        e.preventDefault();
-        onAnswer(false);
-      }}
-    >
-      <h2 id={titleId}>{request.title}</h2>
-      <div id={bodyId} className="confirm-body">{request.message}</div>
-      <div className="confirm-actions">
-        <button type="button" autoFocus onClick={() => onAnswer(false)}>Cancel</button>
-        <button type="button" className={request.danger ? 'danger' : 'primary'} onClick={() => onAnswer(true)}>{request.confirmLabel}</button>
-      </div>
-    </dialog>
   );
 }
 
@@ -174,38 +75,49 @@ export function FieldError({ id, message }: { id: string; message?: string | und
   return <div id={id} className="field-error" role="alert">{message}</div>;
 }
 
-/** 1536 → "1.5 KB". */
-export function formatBytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return '';
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1024;
-    i++;
-  } while (v >= 1024 && i < units.length - 1);
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
-/** A date and time in the browser's locale; `fallback` when there is none. */
-export function formatDate(iso: string | undefined | null, fallback = ''): string {
-  if (!iso) return fallback;
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
-
 /** A <time> element with the readable date and the exact one as a tooltip. */
 export function DateTime({ iso, fallback = '—' }: { iso: string | undefined | null; fallback?: string }) {
   if (!iso) return <span className="muted">{fallback}</span>;
   return <time dateTime={iso} title={iso}>{formatDate(iso)}</time>;
 }
 
-/** Loading and empty states, the same on every screen. */
-export function Loading({ what }: { what: string }) {
-  return <p className="loading" role="status">Loading {what}…</p>;
+/** An admin page: `title` names it in the notice others see instead of its contents. */
+export function adminPage(title: string, Page: () => ReactNode) {
+  return function AdminPage() {
+    return (
+      <AdminOnly title={title}>
+        <Page />
+      </AdminOnly>
+    );
+  };
 }
 
-export function Empty({ children }: { children: ReactNode }) {
-  return <div className="empty">{children}</div>;
+/** A table of records: the column headings, an unnamed last column for the row's buttons, the rows. */
+export function AdminTable({ columns, actions, children }: { columns: string[]; actions?: boolean; children: ReactNode }) {
+  return (
+    <div className="table-scroll">
+      <table className="admin-table">
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th scope="col" key={c}>{c}</th>
+            ))}
+            {actions && <th scope="col"><span className="sr-only">Actions</span></th>}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** "Previous page" / "Next page" over a list read by offset. */
+export function OffsetPager({ offset, count, total, pageSize, busy, onOffset }: { offset: number; count: number; total: number; pageSize: number; busy: boolean; onOffset(offset: number): void }) {
+  return (
+    <div className="pager">
+      <button type="button" disabled={offset === 0 || busy} onClick={() => onOffset(Math.max(0, offset - pageSize))}>Previous page</button>
+      <span className="muted">{offset + 1}–{offset + count} of {total}</span>
+      <button type="button" disabled={offset + count >= total || busy} onClick={() => onOffset(offset + pageSize)}>Next page</button>
+    </div>
+  );
 }

@@ -2,7 +2,9 @@
 import { useState } from 'react';
 import { api } from '../api';
 import { useToast } from '../toasts';
-import { DateTime, Empty, Loading, useLoad } from './AdminCommon';
+import { useLoad } from '../hooks';
+import { AdminTable, DateTime, OffsetPager } from './AdminCommon';
+import { Empty, LoadedView } from './Common';
 import type { Webhook } from './AdminWebhookForm';
 
 interface Delivery {
@@ -60,68 +62,44 @@ export function AdminDeliveries({ webhook, onClose }: { webhook: Webhook; onClos
         <button type="button" onClick={log.reload} disabled={log.loading}>Refresh</button>
         <button type="button" onClick={onClose}>Close</button>
       </div>
-      {log.loading && !log.data ? (
-        <Loading what="deliveries" />
-      ) : log.error && !log.data ? (
-        <div className="empty" role="alert">
-          <p>The delivery log could not be loaded.</p>
-          <button type="button" onClick={log.reload}>Try again</button>
-        </div>
-      ) : rows.length === 0 ? (
-        <Empty>{state ? `No ${stateLabel[state as Delivery['state']].toLowerCase()} deliveries.` : 'Nothing sent yet. Deliveries appear here when a change this webhook listens to happens.'}</Empty>
-      ) : (
-        <>
-          <div className="table-scroll">
-            <table className="admin-table">
-              <thead>
-                <tr>
-                  <th scope="col">Event</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Response</th>
-                  <th scope="col">Time</th>
-                  <th scope="col"><span className="sr-only">Actions</span></th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((d) => {
-                  const last = d.responses[d.responses.length - 1];
-                  return (
-                    <tr key={d._id}>
-                      <td><code>{d.event}</code><div className="muted small">{d._id}</div></td>
-                      <td><span className={`badge badge-delivery-${d.state}`}>{stateLabel[d.state]}</span></td>
-                      <td>{d.attempts}{d.replays > 0 && <span className="muted"> ({d.replays} replay{d.replays === 1 ? '' : 's'})</span>}</td>
-                      <td>
-                        {last ? (
-                          <>
-                            <span className={last.status >= 200 && last.status < 300 ? 'ok-text' : 'error-text'}>{last.status || 'No answer'}</span>
-                            <span className="muted"> · {last.ms} ms</span>
-                            {last.error && <div className="muted small wrap-anywhere">{last.error}</div>}
-                          </>
-                        ) : (
-                          <span className="muted">—</span>
-                        )}
-                      </td>
-                      <td>
-                        <DateTime iso={last?.at ?? d.createdAt} />
-                        {(d.state === 'pending') && <div className="muted small">next try <DateTime iso={d.nextAttemptAt} /></div>}
-                      </td>
-                      <td className="row-actions">
-                        <button type="button" disabled={replaying === d._id || d.state === 'sending'} aria-label={`Replay ${d._id}`} onClick={() => void replay(d)}>Replay</button>
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-          <div className="pager">
-            <button type="button" disabled={offset === 0 || log.loading} onClick={() => setOffset(Math.max(0, offset - PAGE))}>Previous page</button>
-            <span className="muted">{offset + 1}–{offset + rows.length} of {total}</span>
-            <button type="button" disabled={offset + rows.length >= total || log.loading} onClick={() => setOffset(offset + PAGE)}>Next page</button>
-          </div>
-        </>
-      )}
+      <LoadedView
+        load={log}
+        what="deliveries"
+        failed="The delivery log could not be loaded."
+        empty={rows.length === 0 && <Empty>{state ? `No ${stateLabel[state as Delivery['state']].toLowerCase()} deliveries.` : 'Nothing sent yet. Deliveries appear here when a change this webhook listens to happens.'}</Empty>}
+      >
+        <AdminTable columns={['Event', 'Status', 'Attempts', 'Response', 'Time']} actions>
+          {rows.map((d) => {
+            const last = d.responses[d.responses.length - 1];
+            return (
+              <tr key={d._id}>
+                <td><code>{d.event}</code><div className="muted small">{d._id}</div></td>
+                <td><span className={`badge badge-delivery-${d.state}`}>{stateLabel[d.state]}</span></td>
+                <td>{d.attempts}{d.replays > 0 && <span className="muted"> ({d.replays} replay{d.replays === 1 ? '' : 's'})</span>}</td>
+                <td>
+                  {last ? (
+                    <>
+                      <span className={last.status >= 200 && last.status < 300 ? 'ok-text' : 'error-text'}>{last.status || 'No answer'}</span>
+                      <span className="muted"> · {last.ms} ms</span>
+                      {last.error && <div className="muted small wrap-anywhere">{last.error}</div>}
+                    </>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td>
+                  <DateTime iso={last?.at ?? d.createdAt} />
+                  {(d.state === 'pending') && <div className="muted small">next try <DateTime iso={d.nextAttemptAt} /></div>}
+                </td>
+                <td className="row-actions">
+                  <button type="button" disabled={replaying === d._id || d.state === 'sending'} aria-label={`Replay ${d._id}`} onClick={() => void replay(d)}>Replay</button>
+                </td>
+              </tr>
+            );
+          })}
+        </AdminTable>
+        <OffsetPager offset={offset} count={rows.length} total={total} pageSize={PAGE} busy={log.loading} onOffset={setOffset} />
+      </LoadedView>
     </section>
   );
 }

@@ -1,6 +1,7 @@
 // Create or edit a webhook: URL, events, an optional content-type filter, on/off, description.
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
+import { toggleIn } from '../format';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
 import { FieldError, fieldErrors } from './AdminCommon';
@@ -55,7 +56,7 @@ export function AdminWebhookForm({ webhook, onSaved, onCancel }: { webhook?: Web
   const [saving, setSaving] = useState(false);
   const prefix = webhook ? `hook-${webhook._id}` : 'hook-new';
 
-  const toggle = (value: string, on: boolean) => setEvents((list) => (on ? [...list.filter((x) => x !== value), value] : list.filter((x) => x !== value)));
+  const toggle = (value: string, on: boolean) => setEvents((list) => toggleIn(list, value, on));
   const toggleAll = (group: (typeof GROUPS)[number], on: boolean) =>
     // the wildcard stands for every event of its group, so the single ones are dropped
     setEvents((list) => (on ? [...list.filter((x) => !group.events.some((e) => e.value === x) && x !== group.all), group.all] : list.filter((x) => x !== group.all)));

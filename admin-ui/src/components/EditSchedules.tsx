@@ -1,10 +1,11 @@
 // Scheduled publish / unpublish of one entry: the pending list (with cancel) and the "Schedule…" dialog.
-import { useEffect, useId, useState } from 'react';
+import { useId, useState } from 'react';
 import { api, ApiError } from '../api';
 import { messageOf, useToast } from '../toasts';
 import { fromLocalInput, timeZone } from '../widgets/basic';
-import { EditDialog } from './EditDialog';
-import { formatTime } from './VersionHistory';
+import { formatDate } from '../format';
+import { useLoad } from '../hooks';
+import { Dialog } from './Dialog';
 
 export interface Schedule {
   _id: string;
@@ -19,45 +20,47 @@ export interface Schedule {
 export function PendingSchedules(props: { type: string; entryId: string; refreshKey: number; canCancel: boolean }) {
   const { type, entryId, refreshKey, canCancel } = props;
   const toast = useToast();
-  const [list, setList] = useState<Schedule[]>([]);
-  const [failed, setFailed] = useState<Schedule[]>([]);
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let live = true;
-    // a singleton's id is its type name, which the entry filter does not take: filter here instead
-    const entry = /^[0-9a-f]{24}$/i.test(entryId) ? entryId : undefined;
-    const mine = (s: Schedule) => s.entryId === entryId;
-    Promise.all([
-      api<{ data: Schedule[] }>('/api/schedules', { query: { type, entry, state: 'pending' } }),
-      api<{ data: Schedule[] }>('/api/schedules', { query: { type, entry, state: 'failed' } }),
-    ])
-      .then(([p, f]) => {
-        if (!live) return;
-        setList(p.data.filter(mine));
-        setFailed(f.data.filter(mine).slice(-1));
-      })
-      .catch(() => live && setList([]));
-    return () => {
-      live = false;
-    };
-  }, [type, entryId, refreshKey, tick]);
+  const schedules = useLoad(
+    async (signal) => {
+      // a singleton's id is its type name, which the entry filter does not take: filter here instead
+      const entry = /^[0-9a-f]{24}$/i.test(entryId) ? entryId : undefined;
+      const mine = (s: Schedule) => s.entryId === entryId;
+      const [p, f] = await Promise.all([
+        api<{ data: Schedule[] }>('/api/schedules', { query: { type, entry, state: 'pending' }, signal }),
+        api<{ data: Schedule[] }>('/api/schedules', { query: { type, entry, state: 'failed' }, signal }),
+      ]);
+      return { pending: p.data.filter(mine), failed: f.data.filter(mine).slice(-1) };
+    },
+    [type, entryId, refreshKey],
+  );
+  const list = schedules.data?.pending ?? [];
+  const failed = schedules.data?.failed ?? [];
   const cancel = async (s: Schedule) => {
     try {
       await api(`/api/schedules/${s._id}`, { method: 'DELETE' });
       toast.success(`Cancelled the scheduled ${s.action}`);
-      setTick((t) => t + 1);
     } catch (e) {
       toast.error(e);
-      setTick((t) => t + 1);
     }
+    schedules.reload();
   };
+  if (schedules.error) {
+    return (
+      <p className="schedules field-error" role="alert">
+        The schedules of this entry could not be loaded: {messageOf(schedules.error)}{' '}
+        <button type="button" onClick={schedules.reload}>
+          Try again
+        </button>
+      </p>
+    );
+  }
   if (list.length === 0 && failed.length === 0) return null;
   return (
     <div className="schedules" aria-label="Schedules">
       {list.map((s) => (
         <p key={s._id} className="schedule-item">
           <span>
-            Scheduled to {s.action} on <strong>{formatTime(s.at)}</strong>
+            Scheduled to {s.action} on <strong>{formatDate(s.at, '—')}</strong>
           </span>{' '}
           {canCancel && (
             <button type="button" onClick={() => void cancel(s)}>
@@ -68,7 +71,7 @@ export function PendingSchedules(props: { type: string; entryId: string; refresh
       ))}
       {failed.map((s) => (
         <p key={s._id} className="schedule-item field-error">
-          The scheduled {s.action} of {formatTime(s.at)} failed{s.error ? `: ${s.error.message}` : ''}.
+          The scheduled {s.action} of {formatDate(s.at, '—')} failed{s.error ? `: ${s.error.message}` : ''}.
         </p>
       ))}
     </div>
@@ -97,7 +100,7 @@ export function ScheduleDialog(props: { base: string; defaultAction: 'publish' |
     setError(null);
     try {
       const res = await api<{ data: Schedule }>(`${base}/schedules`, { method: 'POST', body: { action, at } });
-      toast.success(`Scheduled to ${action} on ${formatTime(res.data.at)}`);
+      toast.success(`Scheduled to ${action} on ${formatDate(res.data.at, '—')}`);
       onDone(res.data);
     } catch (e) {
       setError(e instanceof ApiError && e.details[0] ? `${e.message} (${e.details[0].message})` : messageOf(e));
@@ -106,7 +109,7 @@ export function ScheduleDialog(props: { base: string; defaultAction: 'publish' |
     }
   };
   return (
-    <EditDialog title="Schedule" onClose={onClose}>
+    <Dialog title="Schedule" onClose={onClose}>
       <form
         className="schedule-form"
         onSubmit={(e) => {
@@ -139,6 +142,6 @@ export function ScheduleDialog(props: { base: string; defaultAction: 'publish' |
           </button>
         </div>
       </form>
-    </EditDialog>
+    </Dialog>
   );
 }

@@ -1,6 +1,6 @@
 // The media library's grid of cards: a thumbnail, the file name, its type, size and dimensions.
 import { thumbnailUrl, type MediaItem } from './MediaUploader';
-import { formatBytes } from './AdminCommon';
+import { formatBytes } from '../format';
 
 const SVG = 'image/svg+xml';
 

@@ -55,12 +55,6 @@ export function thumbnailUrl(item: MediaItem, width = 320): string | undefined {
   return item.url;
 }
 
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
 let nextKey = 1;
 
 /** Drag-and-drop zone + file input labelled "Upload files"; one progress bar per file; refused files show

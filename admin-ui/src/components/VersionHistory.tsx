@@ -1,10 +1,13 @@
 // The history panel: an entry's versions, a field-by-field comparison with the current version, restore.
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api } from '../api';
+import { formatDate } from '../format';
+import { useUserNames } from '../hooks';
 import { useSession } from '../session';
 import { messageOf, useToast } from '../toasts';
-import { can, type TypeInfo } from '../types';
+import type { TypeInfo } from '../types';
 import { labelOf, stableJson } from '../widgets/schema';
+import { useConfirm } from './Dialog';
 
 export interface VersionSummary {
   version: number;
@@ -31,12 +34,6 @@ const ACTIONS: Record<string, string> = {
   restore: 'Restored',
   delete: 'Deleted',
 };
-
-export function formatTime(iso: string | null | undefined): string {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -104,9 +101,9 @@ export function VersionHistory(props: {
   const [selected, setSelected] = useState<number | null>(null);
   const [diff, setDiff] = useState<{ from: number; to: number; changes: FieldChange[] } | null>(null);
   const [diffLoading, setDiffLoading] = useState(false);
-  const [confirming, setConfirming] = useState(false);
   const [restoring, setRestoring] = useState(false);
-  const [names, setNames] = useState<Record<string, string>>({});
+  const [confirm, confirmDialog] = useConfirm();
+  const names = useUserNames();
   const [error, setError] = useState<string | null>(null);
 
   const load = useCallback(
@@ -130,17 +127,11 @@ export function VersionHistory(props: {
     void load();
   }, [load, currentVersion]);
 
-  useEffect(() => {
-    if (!can(me?.role, 'admin')) return;
-    api<{ data: { _id: string; name: string; email: string }[] }>('/api/users')
-      .then((r) => setNames(Object.fromEntries(r.data.map((u) => [u._id, u.name || u.email]))))
-      .catch(() => undefined);
-  }, [me?.role]);
-
   const who = (by?: string) => {
     if (!by) return '';
     if (by === me?._id) return 'you';
-    if (names[by]) return names[by];
+    const name = names.get(by);
+    if (name) return name;
     if (by.startsWith('token:')) return 'an API token';
     if (by.startsWith('schedule:')) return 'a schedule';
     if (by === 'system') return 'the system';
@@ -162,15 +153,25 @@ export function VersionHistory(props: {
 
   const select = (n: number) => {
     setSelected(n);
-    setConfirming(false);
     void compare(n);
   };
 
   const restore = async (n: number) => {
+    const ok = await confirm({
+      title: `Restore version ${n}?`,
+      message: (
+        <p>
+          Restore version {n}? Your current draft is kept in the history.
+          {dirty ? ' The changes you have not saved in the form are lost.' : ''}
+        </p>
+      ),
+      confirmLabel: 'Restore',
+      danger: dirty,
+    });
+    if (!ok) return;
     setRestoring(true);
     try {
       await api(`${base}/versions/${n}/restore`, { method: 'POST', ifMatch: currentVersion });
-      setConfirming(false);
       onRestored(n);
     } catch (e) {
       toast.error(e);
@@ -217,7 +218,7 @@ export function VersionHistory(props: {
                 {v.version === currentVersion ? ' (current)' : ''}
                 <small className="help">
                   {' '}
-                  {formatTime(v.at)}
+                  {formatDate(v.at, '—')}
                   {v.by ? ` · by ${who(v.by)}` : ''}
                   {v.from ? ` · from version ${v.from}` : ''}
                 </small>
@@ -232,8 +233,7 @@ export function VersionHistory(props: {
                       type="button"
                       onClick={() => {
                         setSelected(v.version);
-                        if (dirty) setConfirming(true);
-                        else void restore(v.version);
+                        void restore(v.version);
                       }}
                       disabled={restoring}
                       title={`Restore version ${v.version}`}
@@ -255,17 +255,6 @@ export function VersionHistory(props: {
       {sel && (
         <section className="history-detail" aria-label={`Version ${sel.version}`}>
           <h3>Version {sel.version} compared with the current version</h3>
-          {confirming && (
-            <div className="notice" role="alert">
-              <p>Restoring replaces the changes you have not saved.</p>
-              <button type="button" className="danger" onClick={() => void restore(sel.version)} disabled={restoring}>
-                Restore and lose my changes
-              </button>{' '}
-              <button type="button" onClick={() => setConfirming(false)}>
-                Keep editing
-              </button>
-            </div>
-          )}
           {diffLoading && <p className="loading" role="status">Comparing…</p>}
           {diff && !diffLoading && (
             rows.length === 0 ? (
@@ -296,6 +285,7 @@ export function VersionHistory(props: {
           )}
         </section>
       )}
+      {confirmDialog}
     </aside>
   );
 }

@@ -1,7 +1,9 @@
 // The audit log (admins only): who did what, when, from where; filters, pages and a CSV download.
 import { useMemo, useState, type FormEvent } from 'react';
-import { api, withQuery } from '../api';
-import { AdminOnly, DateTime, Empty, ForbiddenNotice, isForbidden, Loading, useLoad } from '../components/AdminCommon';
+import { api, ApiError, download, withQuery } from '../api';
+import { AdminTable, adminPage, DateTime, ForbiddenNotice, isForbidden, OffsetPager } from '../components/AdminCommon';
+import { Empty, LoadedView } from '../components/Common';
+import { useLoad } from '../hooks';
 import { useToast } from '../toasts';
 
 interface AuditRecord {
@@ -55,30 +57,34 @@ function queryOf(f: Filters): Record<string, string> {
   return q;
 }
 
-export function AuditPage() {
-  return (
-    <AdminOnly title="Audit log">
-      <Audit />
-    </AdminOnly>
-  );
-}
+export const AuditPage = adminPage('Audit log', Audit);
 
 function Audit() {
   const toast = useToast();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
   const [offset, setOffset] = useState(0);
+  const [downloading, setDownloading] = useState(false);
   const query = useMemo(() => queryOf(filters), [filters]);
   const log = useLoad(
-    (signal) =>
-      api<{ data: AuditRecord[]; meta: { total: number; offset: number; limit: number } }>('/api/audit', { signal, query: { ...query, limit: PAGE, offset } }).catch((e: unknown) => {
-        toast.error(e);
-        throw e;
-      }),
+    (signal) => api<{ data: AuditRecord[]; meta: { total: number; offset: number; limit: number } }>('/api/audit', { signal, query: { ...query, limit: PAGE, offset } }),
     [query, offset],
+    { toastErrors: true },
   );
 
   if (isForbidden(log.error)) return <ForbiddenNotice title="Audit log" />;
+
+  const saveCsv = async () => {
+    if (downloading) return;
+    setDownloading(true);
+    try {
+      await download('/api/audit.csv', { query }, 'audit.csv');
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) toast.error(e);
+    } finally {
+      setDownloading(false);
+    }
+  };
 
   const apply = (e: FormEvent) => {
     e.preventDefault();
@@ -103,7 +109,18 @@ function Audit() {
     <section>
       <div className="toolbar">
         <h1>Audit log</h1>
-        <a className="button" href={withQuery('/api/audit.csv', query)} download>Download CSV</a>
+        <a
+          className="button"
+          href={withQuery('/api/audit.csv', query)}
+          aria-disabled={downloading || undefined}
+          onClick={(e) => {
+            // through the API client: an expired session goes to login instead of saving its error as a .csv
+            e.preventDefault();
+            void saveCsv();
+          }}
+        >
+          Download CSV
+        </a>
       </div>
       <form className="panel filters" onSubmit={apply} aria-label="Filter the audit log">
         <div>
@@ -134,60 +151,31 @@ function Audit() {
           {filtered && <button type="button" onClick={clear}>Clear filters</button>}
         </div>
       </form>
-      {log.loading && !log.data ? (
-        <Loading what="the audit log" />
-      ) : log.error && !log.data ? (
-        <div className="empty" role="alert">
-          <p>The audit log could not be loaded.</p>
-          <button type="button" onClick={log.reload}>Try again</button>
-        </div>
-      ) : rows.length === 0 ? (
-        <Empty>{filtered ? 'Nothing matches these filters.' : 'Nothing recorded yet.'}</Empty>
-      ) : (
-        <>
-          <p className="muted" role="status">{total} record{total === 1 ? '' : 's'}{filtered ? ' match' : ''}{log.loading ? ' · loading…' : ''}</p>
-          <div className="table-scroll">
-            <table className="admin-table">
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Actor</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Fields</th>
-                  <th scope="col">IP address</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={r._id}>
-                    <td><DateTime iso={r.at} /></td>
-                    <td>
-                      {r.actorName ?? r.actorId ?? <span className="muted">—</span>}
-                      {r.actorType !== 'user' && <div className="muted small">{r.actorType}</div>}
-                    </td>
-                    <td><code>{r.action}</code></td>
-                    <td className="wrap-anywhere">
-                      {r.targetKind && <span>{r.targetKind}{r.targetType ? ` · ${r.targetType}` : ''}</span>}
-                      {r.targetId && <div className="muted small">{r.targetId}</div>}
-                    </td>
-                    <td>{r.fields?.join(', ')}</td>
-                    <td>
-                      {r.ip}
-                      {r.userAgent && <div className="muted small ellipsis" title={r.userAgent}>{r.userAgent}</div>}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <div className="pager">
-            <button type="button" disabled={offset === 0 || log.loading} onClick={() => setOffset(Math.max(0, offset - PAGE))}>Previous page</button>
-            <span className="muted">{offset + 1}–{offset + rows.length} of {total}</span>
-            <button type="button" disabled={offset + rows.length >= total || log.loading} onClick={() => setOffset(offset + PAGE)}>Next page</button>
-          </div>
-        </>
-      )}
+      <LoadedView load={log} what="the audit log" failed="The audit log could not be loaded." empty={rows.length === 0 && <Empty>{filtered ? 'Nothing matches these filters.' : 'Nothing recorded yet.'}</Empty>}>
+        <p className="muted" role="status">{total} record{total === 1 ? '' : 's'}{filtered ? ' match' : ''}{log.loading ? ' · loading…' : ''}</p>
+        <AdminTable columns={['Time', 'Actor', 'Action', 'Target', 'Fields', 'IP address']}>
+          {rows.map((r) => (
+            <tr key={r._id}>
+              <td><DateTime iso={r.at} /></td>
+              <td>
+                {r.actorName ?? r.actorId ?? <span className="muted">—</span>}
+                {r.actorType !== 'user' && <div className="muted small">{r.actorType}</div>}
+              </td>
+              <td><code>{r.action}</code></td>
+              <td className="wrap-anywhere">
+                {r.targetKind && <span>{r.targetKind}{r.targetType ? ` · ${r.targetType}` : ''}</span>}
+                {r.targetId && <div className="muted small">{r.targetId}</div>}
+              </td>
+              <td>{r.fields?.join(', ')}</td>
+              <td>
+                {r.ip}
+                {r.userAgent && <div className="muted small ellipsis" title={r.userAgent}>{r.userAgent}</div>}
+              </td>
+            </tr>
+          ))}
+        </AdminTable>
+        <OffsetPager offset={offset} count={rows.length} total={total} pageSize={PAGE} busy={log.loading} onOffset={setOffset} />
+      </LoadedView>
     </section>
   );
 }

@@ -5,13 +5,14 @@ import type { ErrorSchema, RJSFValidationError } from '@rjsf/utils';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useBlocker, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError, SESSION_EXPIRED } from '../api';
-import { ConfirmDialog } from '../components/EditDialog';
+import { ErrorPage, Loading, NoSuchType } from '../components/Common';
+import { ConfirmDialog, useConfirm } from '../components/Dialog';
 import { PendingSchedules, ScheduleDialog } from '../components/EditSchedules';
-import { formatTime, VersionHistory } from '../components/VersionHistory';
+import { VersionHistory } from '../components/VersionHistory';
+import { entryTitle, formatDate, STATUS_TEXT } from '../format';
 import { useSession } from '../session';
 import { messageOf, useToast } from '../toasts';
 import { can, type Entry, type TypeInfo } from '../types';
-import { entryTitle } from '../widgets/RefWidget';
 import {
   cleanValues,
   errorsFromDetails,
@@ -31,25 +32,11 @@ import {
 
 type Json = Record<string, unknown>;
 
-const STATUS_TEXT: Record<string, string> = { draft: 'Draft', published: 'Published', changed: 'Changed' };
-
 export function EditPage() {
   const { type: typeId = '', id } = useParams();
   const { typeById, loading } = useSession();
   const type = typeById(typeId);
-  if (!type) {
-    if (loading) return <p className="loading" role="status">Loading…</p>;
-    return (
-      <section>
-        <div className="toolbar">
-          <h1>Not found</h1>
-        </div>
-        <div className="empty">
-          There is no content type “{typeId}”. <Link to="/">Back to the start</Link>
-        </div>
-      </section>
-    );
-  }
+  if (!type) return loading ? <Loading /> : <NoSuchType typeId={typeId} />;
   const entryId = type.singleton ? undefined : id;
   return <EntryEditor key={`${type.id}/${entryId ?? 'new'}`} type={type} entryId={entryId} />;
 }
@@ -73,7 +60,11 @@ interface Stash {
   slugEdited?: boolean;
   /** Who typed it: another user signing in on this tab does not get it. */
   user?: string;
+  /** Typed while a new entry was first saved: it comes back without a "restored" notice. */
+  quiet?: boolean;
 }
+
+const stashKeyOf = (type: TypeInfo, entryId: string | undefined) => `cms:unsaved:${type.id}:${type.singleton ? 'single' : (entryId ?? 'new')}`;
 
 function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | undefined }) {
   const session = useSession();
@@ -84,7 +75,8 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   const collection = `/api/content/${encodeURIComponent(type.id)}`;
   const isNew = !type.singleton && !entryId;
-  const stashKey = `cms:unsaved:${type.id}:${type.singleton ? 'single' : (entryId ?? 'new')}`;
+  const stashKey = stashKeyOf(type, entryId);
+  const [confirm, confirmDialog] = useConfirm();
   const mayWrite = can(me?.role, 'write');
   const mayPublish = type.drafts && can(me?.role, 'publish');
 
@@ -165,7 +157,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
           else if (stash && stash.values && typeof stash.values === 'object') {
             next = stash.values;
             if (stash.slugEdited) setSlugEdited(true);
-            toast.info('Restored your unsaved changes');
+            if (!stash.quiet) toast.info('Restored your unsaved changes');
             // the text was typed over the version stashed with it: if someone saved since, saving must
             // say so (If-Match of that version) rather than silently overwrite their changes
             if (loaded && typeof stash.version === 'number' && stash.version !== loaded._version) {
@@ -376,11 +368,19 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
     }
   };
 
-  /** After a write: a new entry gets its own address; otherwise the form reloads from the server. */
-  const afterWrite = async (saved: Entry) => {
+  /**
+   * After a write: a new entry gets its own address, and what was typed while it was being saved
+   * (`sent` is what the save carried) goes along; otherwise the form reloads from the server.
+   */
+  const afterWrite = async (saved: Entry, sent?: Json) => {
     if (isNew) {
       dirtyRef.current = false;
       sessionStorage.removeItem(stashKey);
+      const typed = valuesRef.current;
+      if (sent !== undefined && stableJson(cleanValues(typed, schemas.idArrays)) !== stableJson(sent)) {
+        const carried: Stash = { values: typed, version: saved._version, at: new Date().toISOString(), slugEdited, user: me?._id, quiet: true };
+        sessionStorage.setItem(stashKeyOf(type, saved._id), JSON.stringify(carried));
+      }
       navigate(`/content/${type.id}/${saved._id}`, { replace: true });
       return;
     }
@@ -405,12 +405,13 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
       toast.success('Saved');
       // what was typed while the save was on its way is not thrown away by the reload
       const typed = valuesRef.current;
-      await afterWrite(saved);
+      await afterWrite(saved, sent);
       if (!isNew && stableJson(cleanValues(typed, schemas.idArrays)) !== stableJson(sent)) setValues(typed);
     });
 
   const onPublish = () =>
     run('publish', async () => {
+      const sent = payload;
       let target = entry;
       if (dirty || !entry) {
         target = await save('publish');
@@ -427,13 +428,23 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         if (target !== entry) toast.success('Saved');
         failure = e;
       }
-      if (failure === null || target !== entry) await afterWrite(target!);
+      if (failure === null || target !== entry) await afterWrite(target!, sent);
       // shown after the reload, which would clear them
       if (failure !== null) showWriteError(failure);
     });
 
-  const onStateAction = (action: 'unpublish' | 'discard') =>
-    run(action, async () => {
+  const onStateAction = async (action: 'unpublish' | 'discard') => {
+    // discarding reloads the published version: edits not saved yet go too, so ask first
+    if (action === 'discard' && dirty) {
+      const ok = await confirm({
+        title: 'Discard changes?',
+        message: <p>This goes back to the published version of this {type.title}. The unpublished changes and the changes you have not saved in this form are lost.</p>,
+        confirmLabel: 'Discard',
+        danger: true,
+      });
+      if (!ok) return;
+    }
+    await run(action, async () => {
       if (!entryBase || !entry) return;
       try {
         const res = await api<{ data: Entry }>(`${entryBase}/${action}`, { method: 'POST', ifMatch: entry._version });
@@ -450,6 +461,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         showWriteError(e);
       }
     });
+  };
 
   const onDelete = () =>
     run('delete', async () => {
@@ -469,6 +481,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   const onPreview = () =>
     run('preview', async () => {
+      const sent = payload;
       let target = entry;
       if (dirty || !target) {
         target = await save('draft');
@@ -482,7 +495,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
       } catch (e) {
         toast.error(e);
       }
-      if (target !== entry) await afterWrite(target);
+      if (target !== entry) await afterWrite(target, sent);
     });
 
   const onRestored = async (n: number) => {
@@ -501,20 +514,12 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
 
   if (validatorError !== null) {
     return (
-      <section>
-        <div className="toolbar">
-          <h1>{type.title}</h1>
-        </div>
-        <div className="empty" role="alert">
-          The form could not be prepared: {validatorError}{' '}
-          <button type="button" onClick={() => setValidatorTry((n) => n + 1)}>
-            Try again
-          </button>
-        </div>
-      </section>
+      <ErrorPage title={type.title} onRetry={() => setValidatorTry((n) => n + 1)}>
+        The form could not be prepared: {validatorError}
+      </ErrorPage>
     );
   }
-  if (state === 'loading' || !validators) return <p className="loading" role="status">Loading…</p>;
+  if (state === 'loading' || !validators) return <Loading />;
   if (state === 'notfound') {
     return (
       <section>
@@ -529,17 +534,15 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
   }
   if (state === 'error') {
     return (
-      <section>
-        <div className="toolbar">
-          <h1>{type.title}</h1>
-        </div>
-        <div className="empty" role="alert">
-          This entry could not be loaded: {loadError}{' '}
-          <button type="button" onClick={() => { setState('loading'); void load(true); }}>
-            Try again
-          </button>
-        </div>
-      </section>
+      <ErrorPage
+        title={type.title}
+        onRetry={() => {
+          setState('loading');
+          void load(true);
+        }}
+      >
+        This entry could not be loaded: {loadError}
+      </ErrorPage>
     );
   }
 
@@ -606,8 +609,8 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
       <p className="edit-meta">
         {entry ? (
           <>
-            Last saved {formatTime(entry._updatedAt)}
-            {type.drafts && entry._publishedAt ? ` · Published ${formatTime(entry._publishedAt)}` : type.drafts ? ' · Not published' : ''}
+            Last saved {formatDate(entry._updatedAt, '—')}
+            {type.drafts && entry._publishedAt ? ` · Published ${formatDate(entry._publishedAt, '—')}` : type.drafts ? ' · Not published' : ''}
             {` · Version ${entry._version}`}
           </>
         ) : type.singleton ? (
@@ -735,7 +738,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         <ConfirmDialog
           title={`Delete this ${type.title}?`}
           message={<p>“{heading}” will be deleted{type.drafts ? ', published or not' : ''}. Its version history goes too. This cannot be undone.</p>}
-          confirm="Yes, delete"
+          confirmLabel="Yes, delete"
           danger
           onConfirm={() => void onDelete()}
           onCancel={() => setDialog(null)}
@@ -745,8 +748,8 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         <ConfirmDialog
           title="Leave without saving?"
           message={<p>You have unsaved changes in this {type.title}. If you leave now, they are lost.</p>}
-          confirm="Leave without saving"
-          cancel="Stay"
+          confirmLabel="Leave without saving"
+          cancelLabel="Stay"
           danger
           onConfirm={() => {
             dirtyRef.current = false;
@@ -756,6 +759,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
           onCancel={() => blocker.reset()}
         />
       )}
+      {confirmDialog}
     </section>
   );
 }

@@ -1,30 +1,24 @@
 // The entries of a collection: search, filters from the field types, sortable columns, cursor pages,
 // and bulk publish, unpublish and delete. Drafts are listed too (lists are read with preview=true).
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, Navigate, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { api, ApiError } from '../api';
-import { ConfirmDialog } from '../components/ListDialog';
+import { Loading, LoadError, NoSuchType } from '../components/Common';
+import { ConfirmDialog } from '../components/Dialog';
 import { FilterInput, filterControls, filterQuery, ListFilters, statusControl } from '../components/ListFilters';
+import { displayValue, STATUS_TEXT, toggleIn } from '../format';
+import { useLoad, useUserNames } from '../hooks';
 import { useSession } from '../session';
 import { messageOf, useToast } from '../toasts';
 import { can, type Entry, type ListResponse, type Me, type TypeInfo } from '../types';
 
 const PAGE_SIZE = 25;
-const STATUS_TEXT: Record<string, string> = { draft: 'Draft', published: 'Published', changed: 'Changed' };
 
 export function ListPage() {
   const { type: typeId = '' } = useParams();
   const { typeById, loading } = useSession();
   const type = typeById(typeId);
-  if (!type) {
-    if (loading) return <p className="loading" role="status">Loading…</p>;
-    return (
-      <section>
-        <div className="toolbar"><h1>Not found</h1></div>
-        <div className="empty">There is no content type “{typeId}”. <Link to="/">Back to the start</Link></div>
-      </section>
-    );
-  }
+  if (!type) return loading ? <Loading /> : <NoSuchType typeId={typeId} />;
   // a singleton has no list: it opens straight into its one entry
   if (type.singleton) return <Navigate to={`/content/${type.id}/single`} replace />;
   return <ListView key={type.id} type={type} />;
@@ -33,14 +27,6 @@ export function ListPage() {
 type Sort = { field: string; desc: boolean };
 type Failure = { id: string; label: string; message: string };
 type Bulk = 'publish' | 'unpublish' | 'delete';
-
-/** The value shown for an entry: its display field, else its id. */
-export function displayOf(type: TypeInfo, entry: Entry): string {
-  const v = type.displayField ? entry[type.displayField] : undefined;
-  if (typeof v === 'string' && v.trim()) return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return '';
-}
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 export function whenText(iso: string | undefined | null, now = Date.now()): string {
@@ -64,6 +50,15 @@ function authorOf(entry: Entry, me: Me | null, names: Map<string, string>): stri
   return names.get(by) ?? 'Another user';
 }
 
+/** The page URL of the list's search, filters and sort. */
+function urlOf(query: { search: string; filters: Record<string, string> }, sort: Sort): string {
+  const next = new URLSearchParams();
+  if (query.search) next.set('q', query.search);
+  for (const [k, v] of Object.entries(query.filters)) if (v) next.set(k, v);
+  if (sort.field !== '_updatedAt' || !sort.desc) next.set('sort', `${sort.desc ? '-' : ''}${sort.field}`);
+  return next.toString();
+}
+
 /** The list's search, filters and sort from the page URL (`?q=…&sort=-title&filter[format][eq]=video`). */
 function fromUrl(params: URLSearchParams, type: TypeInfo): { search: string; filters: Record<string, string>; sort: Sort } {
   const filters: Record<string, string> = {};
@@ -78,7 +73,7 @@ function fromUrl(params: URLSearchParams, type: TypeInfo): { search: string; fil
 function ListView({ type }: { type: TypeInfo }) {
   const navigate = useNavigate();
   const toast = useToast();
-  const { me } = useSession();
+  const { me, defaultLocale } = useSession();
   const status = useMemo(() => statusControl(type), [type]);
   const controls = useMemo(() => filterControls(type), [type]);
   const displayField = type.fields.find((f) => f.name === type.displayField);
@@ -96,30 +91,16 @@ function ListView({ type }: { type: TypeInfo }) {
   const [sort, setSort] = useState<Sort>(initial.sort);
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [previous, setPrevious] = useState<(string | undefined)[]>([]);
-  const [reload, setReload] = useState(0);
-  const [rows, setRows] = useState<Entry[]>([]);
-  const [meta, setMeta] = useState<ListResponse<Entry>['meta'] | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [loadError, setLoadError] = useState<string | null>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [busy, setBusy] = useState<Bulk | null>(null);
   const [confirming, setConfirming] = useState(false);
   const [failures, setFailures] = useState<{ action: Bulk; items: Failure[] } | null>(null);
-  const [names, setNames] = useState<Map<string, string>>(new Map());
+  // admins may read the users, so the author column can show names
+  const names = useUserNames();
 
   useEffect(() => {
     document.title = `${type.title} · CMS admin`;
   }, [type.title]);
-
-  // admins may read the users, so the author column can show names
-  useEffect(() => {
-    if (!can(me?.role, 'admin')) return;
-    const ctrl = new AbortController();
-    api<{ data: { _id: string; name: string }[] }>('/api/users', { signal: ctrl.signal })
-      .then((r) => setNames(new Map(r.data.map((u) => [u._id, u.name]))))
-      .catch(() => undefined);
-    return () => ctrl.abort();
-  }, [me?.role]);
 
   useEffect(() => {
     const timer = setTimeout(() => {
@@ -134,13 +115,28 @@ function ListView({ type }: { type: TypeInfo }) {
     // only typing restarts the timer; `query` is what the last run set
   }, [search, filters]);
 
+  // the URL this list last wrote: any other one comes from outside (a sidebar link, Back, Forward)
+  const written = useRef(urlParams.toString());
   useEffect(() => {
-    const next = new URLSearchParams();
-    if (query.search) next.set('q', query.search);
-    for (const [k, v] of Object.entries(query.filters)) if (v) next.set(k, v);
-    if (sort.field !== '_updatedAt' || !sort.desc) next.set('sort', `${sort.desc ? '-' : ''}${sort.field}`);
-    if (next.toString() !== urlParams.toString()) setUrlParams(next, { replace: true });
+    // an outside change is taken over first (below), not overwritten with the old search
+    if (urlParams.toString() !== written.current) return;
+    const next = urlOf(query, sort);
+    if (next === written.current) return;
+    written.current = next;
+    setUrlParams(new URLSearchParams(next), { replace: true });
   }, [query, sort, urlParams, setUrlParams]);
+  useEffect(() => {
+    const now = urlParams.toString();
+    if (now === written.current) return;
+    written.current = now;
+    const next = fromUrl(urlParams, type);
+    setSearch(next.search);
+    setFilters(next.filters);
+    setQuery({ search: next.search, filters: next.filters });
+    setSort(next.sort);
+    setCursor(undefined);
+    setPrevious([]);
+  }, [urlParams, type]);
 
   /** New filters; a choice (not typing) reads the list at once. */
   const changeFilters = (next: Record<string, string>, now: boolean) => {
@@ -158,26 +154,15 @@ function ListView({ type }: { type: TypeInfo }) {
     return q;
   }, [sort, status, controls, query, searchable, type.displayField, cursor]);
 
+  const list = useLoad((signal) => api<ListResponse<Entry>>(`/api/content/${encodeURIComponent(type.id)}`, { query: params, signal }), [type.id, params], { toastErrors: true });
+  const rows = useMemo(() => list.data?.data ?? [], [list.data]);
+  const meta = list.data?.meta ?? null;
+  const loading = list.loading;
+  const loadError = list.error ? messageOf(list.error) : null;
+  // keep only selections still on screen
   useEffect(() => {
-    const ctrl = new AbortController();
-    setLoading(true);
-    setLoadError(null);
-    api<ListResponse<Entry>>(`/api/content/${encodeURIComponent(type.id)}`, { query: params, signal: ctrl.signal })
-      .then((r) => {
-        setRows(r.data);
-        setMeta(r.meta);
-        setLoading(false);
-        // keep only selections still on screen
-        setSelected((s) => new Set([...s].filter((id) => r.data.some((e) => e._id === id))));
-      })
-      .catch((e: unknown) => {
-        if ((e as Error).name === 'AbortError') return;
-        setLoading(false);
-        setLoadError(messageOf(e));
-        toast.error(e);
-      });
-    return () => ctrl.abort();
-  }, [type.id, params, reload, toast]);
+    setSelected((s) => new Set([...s].filter((id) => rows.some((e) => e._id === id))));
+  }, [rows]);
 
   const sortBy = (field: string) => {
     setSort((s) => (s.field === field ? { field, desc: !s.desc } : { field, desc: field === '_updatedAt' }));
@@ -204,17 +189,11 @@ function ListView({ type }: { type: TypeInfo }) {
     setPrevious(previous.slice(0, -1));
   };
 
-  const toggle = (id: string) =>
-    setSelected((s) => {
-      const n = new Set(s);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
+  const toggle = (id: string) => setSelected((s) => new Set(toggleIn([...s], id, !s.has(id))));
   const allSelected = rows.length > 0 && rows.every((e) => selected.has(e._id));
   const toggleAll = () => setSelected(allSelected ? new Set() : new Set(rows.map((e) => e._id)));
 
-  const labelOf = (e: Entry) => displayOf(type, e) || e._id;
+  const labelOf = (e: Entry) => displayValue(e, type, defaultLocale) || e._id;
 
   const runBulk = useCallback(
     async (action: Bulk) => {
@@ -251,9 +230,9 @@ function ListView({ type }: { type: TypeInfo }) {
         setCursor(previous[previous.length - 1]);
         setPrevious(previous.slice(0, -1));
       }
-      setReload((r) => r + 1);
+      list.reload();
     },
-    [rows, selected, type, toast, meta, previous],
+    [rows, selected, type, toast, meta, previous, list.reload],
   );
 
   const filtered = query.search !== '' || Object.values(query.filters).some((v) => v);
@@ -312,12 +291,9 @@ function ListView({ type }: { type: TypeInfo }) {
       )}
 
       {loadError && !loading ? (
-        <div className="empty" role="alert">
-          <p>The entries could not be loaded: {loadError}</p>
-          <button type="button" onClick={() => setReload((r) => r + 1)}>Try again</button>
-        </div>
+        <LoadError onRetry={list.reload}>The entries could not be loaded: {loadError}</LoadError>
       ) : loading && !rows.length ? (
-        <p className="loading" role="status">Loading entries…</p>
+        <Loading what="entries" />
       ) : rows.length === 0 ? (
         filtered ? (
           <div className="empty">
@@ -353,7 +329,7 @@ function ListView({ type }: { type: TypeInfo }) {
               </thead>
               <tbody>
                 {rows.map((e) => {
-                  const label = displayOf(type, e);
+                  const label = displayValue(e, type, defaultLocale);
                   const status = e._status ?? 'published';
                   return (
                     <tr key={e._id} className={selected.has(e._id) ? 'selected' : undefined}>
@@ -389,25 +365,29 @@ function ListView({ type }: { type: TypeInfo }) {
         </>
       )}
 
-      <ConfirmDialog
-        open={confirming}
-        title={`Delete ${selectedCount === 1 ? 'this entry' : `${selectedCount} entries`}?`}
-        confirmLabel="Delete"
-        danger
-        onCancel={() => setConfirming(false)}
-        onConfirm={() => {
-          setConfirming(false);
-          void runBulk('delete');
-        }}
-      >
-        <p>
-          Deleting removes {selectedCount === 1 ? 'this entry' : 'these entries'}
-          {type.drafts ? ', published versions included' : ''}. An entry that others refer to is not deleted.
-        </p>
-        <ul className="dialog-list">
-          {rows.filter((e) => selected.has(e._id)).slice(0, 10).map((e) => <li key={e._id}>{labelOf(e)}</li>)}
-        </ul>
-      </ConfirmDialog>
+      {confirming && (
+        <ConfirmDialog
+          title={`Delete ${selectedCount === 1 ? 'this entry' : `${selectedCount} entries`}?`}
+          confirmLabel="Delete"
+          danger
+          onCancel={() => setConfirming(false)}
+          onConfirm={() => {
+            setConfirming(false);
+            void runBulk('delete');
+          }}
+          message={
+            <>
+              <p>
+                Deleting removes {selectedCount === 1 ? 'this entry' : 'these entries'}
+                {type.drafts ? ', published versions included' : ''}. An entry that others refer to is not deleted.
+              </p>
+              <ul className="dialog-list">
+                {rows.filter((e) => selected.has(e._id)).slice(0, 10).map((e) => <li key={e._id}>{labelOf(e)}</li>)}
+              </ul>
+            </>
+          }
+        />
+      )}
     </section>
   );
 }

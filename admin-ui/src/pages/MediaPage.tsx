@@ -2,10 +2,12 @@
 // details panel to edit metadata and the focal point, see where a file is used, and delete it.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api } from '../api';
-import { Empty, useConfirm } from '../components/AdminCommon';
+import { Empty, LoadedView } from '../components/Common';
+import { useConfirm } from '../components/Dialog';
 import { MediaDetails } from '../components/MediaDetails';
 import { MediaGrid } from '../components/MediaGrid';
 import { MediaUploader, type MediaItem } from '../components/MediaUploader';
+import { useLoad } from '../hooks';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
 import { can } from '../types';
@@ -33,6 +35,13 @@ interface Page {
   meta: { total?: number; nextCursor?: string | null };
 }
 
+/** What the grid shows: the items read so far, how many there are, and the cursor for more. */
+interface Library {
+  items: MediaItem[];
+  total: number;
+  next: string | null;
+}
+
 export function MediaPage() {
   const toast = useToast();
   const { me } = useSession();
@@ -40,17 +49,9 @@ export function MediaPage() {
   const [q, setQ] = useState('');
   const [kind, setKind] = useState('');
   const [sort, setSort] = useState('-_createdAt');
-  const [items, setItems] = useState<MediaItem[]>([]);
-  const [total, setTotal] = useState(0);
-  const [next, setNext] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
   const [loadingMore, setLoadingMore] = useState(false);
-  const [failed, setFailed] = useState(false);
-  const [tick, setTick] = useState(0);
   const [selected, setSelected] = useState<MediaItem | null>(null);
   const gridRef = useRef<HTMLDivElement>(null);
-  const itemsRef = useRef(items);
-  itemsRef.current = items;
   const dirty = useRef(false);
   const onDirty = useCallback((d: boolean) => {
     dirty.current = d;
@@ -80,36 +81,28 @@ export function MediaPage() {
 
   const query = (cursor?: string) => ({ q: q || undefined, 'filter[kind][eq]': kind || undefined, sort, limit: PAGE, cursor });
 
-  useEffect(() => {
-    const controller = new AbortController();
-    setLoading(true);
-    setFailed(false);
-    api<Page>('/api/media', { query: query(), signal: controller.signal })
-      .then((page) => {
-        setItems(page.data);
-        setTotal(page.meta.total ?? page.data.length);
-        setNext(page.meta.nextCursor ?? null);
-      })
-      .catch((e: unknown) => {
-        if (controller.signal.aborted) return;
-        setFailed(true);
-        toast.error(e);
-      })
-      .finally(() => {
-        if (!controller.signal.aborted) setLoading(false);
-      });
-    return () => controller.abort();
-    // query() reads exactly these
-  }, [q, kind, sort, tick]);
+  // query() reads exactly these
+  const library = useLoad<Library>(
+    (signal) => api<Page>('/api/media', { query: query(), signal }).then((page) => ({ items: page.data, total: page.meta.total ?? page.data.length, next: page.meta.nextCursor ?? null })),
+    [q, kind, sort],
+    { toastErrors: true },
+  );
+  const loading = library.loading;
+  const items = library.data?.items ?? [];
+  const total = library.data?.total ?? 0;
+  const next = library.data?.next ?? null;
+  const update = (change: (lib: Library) => Library) => library.setData((lib) => lib && change(lib));
 
   const loadMore = async () => {
     if (!next) return;
     setLoadingMore(true);
     try {
       const page = await api<Page>('/api/media', { query: query(next) });
-      setItems((all) => [...all, ...page.data.filter((m) => !all.some((x) => x._id === m._id))]);
-      setTotal(page.meta.total ?? total);
-      setNext(page.meta.nextCursor ?? null);
+      update((lib) => ({
+        items: [...lib.items, ...page.data.filter((m) => !lib.items.some((x) => x._id === m._id))],
+        total: page.meta.total ?? lib.total,
+        next: page.meta.nextCursor ?? null,
+      }));
     } catch (e) {
       toast.error(e);
     } finally {
@@ -118,11 +111,13 @@ export function MediaPage() {
   };
 
   const uploaded = (created: MediaItem[]) => {
-    const known = new Set(itemsRef.current.map((x) => x._id));
+    const known = new Set(items.map((x) => x._id));
     const fresh = created.filter((m) => !known.has(m._id)).length;
     // new and re-uploaded files go to the front
-    setItems((all) => [...created, ...all.filter((x) => !created.some((m) => m._id === x._id))]);
-    setTotal((t) => t + fresh);
+    library.setData((lib) => {
+      const all = lib?.items ?? [];
+      return { items: [...created, ...all.filter((x) => !created.some((m) => m._id === x._id))], total: (lib?.total ?? 0) + fresh, next: lib?.next ?? null };
+    });
     const again = created.length - fresh;
     toast.success(`Uploaded ${created.length} file${created.length === 1 ? '' : 's'}${again ? ` (${again} already in the library)` : ''}`);
     // one new file: open its details so alt text and focal point can be set right away
@@ -130,13 +125,12 @@ export function MediaPage() {
   };
 
   const changed = (item: MediaItem) => {
-    setItems((all) => all.map((x) => (x._id === item._id ? item : x)));
+    update((lib) => ({ ...lib, items: lib.items.map((x) => (x._id === item._id ? item : x)) }));
     setSelected(item);
   };
 
   const deleted = (id: string) => {
-    setItems((all) => all.filter((x) => x._id !== id));
-    setTotal((t) => Math.max(0, t - 1));
+    update((lib) => ({ ...lib, items: lib.items.filter((x) => x._id !== id), total: Math.max(0, lib.total - 1) }));
     setSelected(null);
     gridRef.current?.querySelector<HTMLElement>('.media-card')?.focus();
   };
@@ -169,14 +163,12 @@ export function MediaPage() {
       </form>
       <div className={`media-layout${selected ? ' media-layout-open' : ''}`}>
         <div className="media-main" ref={gridRef}>
-          {loading && items.length === 0 ? (
-            <p className="loading" role="status">Loading media…</p>
-          ) : failed && items.length === 0 ? (
-            <div className="empty" role="alert">
-              <p>The media library could not be loaded.</p>
-              <button type="button" onClick={() => setTick((t) => t + 1)}>Try again</button>
-            </div>
-          ) : items.length === 0 ? (
+          <LoadedView
+            load={library}
+            what="media"
+            failed="The media library could not be loaded."
+            empty={
+              items.length === 0 && (
             <Empty>
               {filtered ? (
                 <>
@@ -187,8 +179,9 @@ export function MediaPage() {
                 <p>The library is empty. {can(me?.role, 'upload') ? 'Upload files above, or drop them on the upload area.' : ''}</p>
               )}
             </Empty>
-          ) : (
-            <>
+              )
+            }
+          >
               <div aria-busy={loading}>
                 <MediaGrid items={items} selectedId={selected?._id} onSelect={(m) => void select(selected?._id === m._id ? null : m)} />
               </div>
@@ -198,8 +191,7 @@ export function MediaPage() {
                   <span className="muted">Showing {items.length} of {total}</span>
                 </div>
               )}
-            </>
-          )}
+          </LoadedView>
         </div>
         {selected && (
           <MediaDetails

@@ -1,7 +1,11 @@
 // API tokens (admins only): for static-site builds and integrations. The secret is shown once.
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
-import { AdminOnly, DateTime, Empty, FieldError, fieldErrors, ForbiddenNotice, isForbidden, Loading, SecretPanel, useConfirm, useLoad } from '../components/AdminCommon';
+import { AdminTable, adminPage, DateTime, FieldError, fieldErrors, ForbiddenNotice, isForbidden, SecretPanel } from '../components/AdminCommon';
+import { Empty, LoadedView } from '../components/Common';
+import { useConfirm } from '../components/Dialog';
+import { toggleIn } from '../format';
+import { useLoad } from '../hooks';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
 
@@ -31,13 +35,7 @@ function stateOf(t: Token, now: number): 'active' | 'revoked' | 'expired' {
   return 'active';
 }
 
-export function TokensPage() {
-  return (
-    <AdminOnly title="API tokens">
-      <Tokens />
-    </AdminOnly>
-  );
-}
+export const TokensPage = adminPage('API tokens', Tokens);
 
 function Tokens() {
   const toast = useToast();
@@ -92,56 +90,31 @@ function Tokens() {
           }}
         />
       )}
-      {tokens.loading && !tokens.data ? (
-        <Loading what="tokens" />
-      ) : tokens.error && !tokens.data ? (
-        <div className="empty" role="alert">
-          <p>The tokens could not be loaded.</p>
-          <button type="button" onClick={tokens.reload}>Try again</button>
-        </div>
-      ) : list.length === 0 ? (
-        <Empty>No API tokens yet. Create one for a static-site build or an integration.</Empty>
-      ) : (
-        <div className="table-scroll">
-          <table className="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Types</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Status</th>
-                <th scope="col"><span className="sr-only">Actions</span></th>
+      <LoadedView load={tokens} what="tokens" failed="The tokens could not be loaded." empty={list.length === 0 && <Empty>No API tokens yet. Create one for a static-site build or an integration.</Empty>}>
+        <AdminTable columns={['Name', 'Scopes', 'Types', 'Created', 'Last used', 'Expires', 'Status']} actions>
+          {list.map((t) => {
+            const state = stateOf(t, now);
+            return (
+              <tr key={t._id} className={state === 'active' ? undefined : 'row-inactive'}>
+                <td>{t.name}</td>
+                <td>
+                  <ul className="chips">{t.scopes.map((s) => <li key={s}>{s}</li>)}</ul>
+                </td>
+                <td>{t.types?.length ? t.types.map((id) => typeById(id)?.title ?? id).join(', ') : <span className="muted">All types</span>}</td>
+                <td><DateTime iso={t.createdAt} /></td>
+                <td><DateTime iso={t.lastUsedAt} fallback="Never" /></td>
+                <td><DateTime iso={t.expiresAt} fallback="Never" /></td>
+                <td><span className={`badge badge-token-${state}`}>{state === 'active' ? 'Active' : state === 'revoked' ? 'Revoked' : 'Expired'}</span></td>
+                <td className="row-actions">
+                  {!t.revokedAt && (
+                    <button type="button" className="danger" disabled={busy === t._id} aria-label={`Revoke ${t.name}`} onClick={() => void revoke(t)}>Revoke</button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((t) => {
-                const state = stateOf(t, now);
-                return (
-                  <tr key={t._id} className={state === 'active' ? undefined : 'row-inactive'}>
-                    <td>{t.name}</td>
-                    <td>
-                      <ul className="chips">{t.scopes.map((s) => <li key={s}>{s}</li>)}</ul>
-                    </td>
-                    <td>{t.types?.length ? t.types.map((id) => typeById(id)?.title ?? id).join(', ') : <span className="muted">All types</span>}</td>
-                    <td><DateTime iso={t.createdAt} /></td>
-                    <td><DateTime iso={t.lastUsedAt} fallback="Never" /></td>
-                    <td><DateTime iso={t.expiresAt} fallback="Never" /></td>
-                    <td><span className={`badge badge-token-${state}`}>{state === 'active' ? 'Active' : state === 'revoked' ? 'Revoked' : 'Expired'}</span></td>
-                    <td className="row-actions">
-                      {!t.revokedAt && (
-                        <button type="button" className="danger" disabled={busy === t._id} aria-label={`Revoke ${t.name}`} onClick={() => void revoke(t)}>Revoke</button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            );
+          })}
+        </AdminTable>
+      </LoadedView>
       {dialog}
     </section>
   );
@@ -156,8 +129,6 @@ function CreateTokenForm({ onCreated, onCancel }: { onCreated(t: Token, secret: 
   const [expires, setExpires] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [saving, setSaving] = useState(false);
-
-  const toggle = (list: string[], value: string, on: boolean) => (on ? [...list.filter((x) => x !== value), value] : list.filter((x) => x !== value));
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -207,7 +178,7 @@ function CreateTokenForm({ onCreated, onCancel }: { onCreated(t: Token, secret: 
         <legend>Scopes</legend>
         {SCOPES.map((s) => (
           <label key={s.value} className="check">
-            <input type="checkbox" checked={scopes.includes(s.value)} onChange={(e) => setScopes(toggle(scopes, s.value, e.target.checked))} />
+            <input type="checkbox" checked={scopes.includes(s.value)} onChange={(e) => setScopes(toggleIn(scopes, s.value, e.target.checked))} />
             <span><code>{s.value}</code> <span className="muted">— {s.help}</span></span>
           </label>
         ))}
@@ -219,7 +190,7 @@ function CreateTokenForm({ onCreated, onCancel }: { onCreated(t: Token, secret: 
           <p className="hint">Leave all unticked for every type.</p>
           {types.map((t) => (
             <label key={t.id} className="check">
-              <input type="checkbox" checked={limitTypes.includes(t.id)} onChange={(e) => setLimitTypes(toggle(limitTypes, t.id, e.target.checked))} />
+              <input type="checkbox" checked={limitTypes.includes(t.id)} onChange={(e) => setLimitTypes(toggleIn(limitTypes, t.id, e.target.checked))} />
               <span>{t.title}</span>
             </label>
           ))}

@@ -1,7 +1,10 @@
 // Users (admins only): who may sign in, with which role; create, change role, suspend and reactivate.
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
-import { AdminOnly, DateTime, Empty, FieldError, fieldErrors, ForbiddenNotice, isForbidden, Loading, useConfirm, useLoad } from '../components/AdminCommon';
+import { AdminTable, adminPage, DateTime, FieldError, fieldErrors, ForbiddenNotice, isForbidden } from '../components/AdminCommon';
+import { Empty, LoadedView } from '../components/Common';
+import { useConfirm } from '../components/Dialog';
+import { useLoad } from '../hooks';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
 import type { Role } from '../types';
@@ -25,13 +28,7 @@ const ROLES: { value: Role; label: string; help: string }[] = [
 
 const roleLabel = (r: string) => ROLES.find((x) => x.value === r)?.label ?? r;
 
-export function UsersPage() {
-  return (
-    <AdminOnly title="Users">
-      <Users />
-    </AdminOnly>
-  );
-}
+export const UsersPage = adminPage('Users', Users);
 
 function Users() {
   const toast = useToast();
@@ -109,65 +106,42 @@ function Users() {
           }}
         />
       )}
-      {users.loading && !users.data ? (
-        <Loading what="users" />
-      ) : users.error && !users.data ? (
-        <div className="empty" role="alert">
-          <p>The users could not be loaded.</p>
-          <button type="button" onClick={users.reload}>Try again</button>
-        </div>
-      ) : list.length === 0 ? (
-        <Empty>No users yet.</Empty>
-      ) : (
-        <div className="table-scroll">
-          <table className="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col"><span className="sr-only">Actions</span></th>
+      <LoadedView load={users} what="users" failed="The users could not be loaded." empty={list.length === 0 && <Empty>No users yet.</Empty>}>
+        <AdminTable columns={['Name', 'Email', 'Role', 'Status', 'Created']} actions>
+          {list.map((u) => {
+            const self = u._id === me?._id;
+            return (
+              <tr key={u._id}>
+                <td>{u.name}{self && <small className="muted"> (you)</small>}</td>
+                <td>{u.email}</td>
+                <td>
+                  <label className="cell-label" htmlFor={`role-${u._id}`}>Role for {u.email}</label>
+                  <select id={`role-${u._id}`} value={u.role} disabled={busy === u._id} onChange={(e) => void changeRole(u, e.target.value as Role)}>
+                    {ROLES.map((r) => (
+                      <option key={r.value} value={r.value}>{r.label}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  <span className={`badge badge-user-${u.status}`}>{u.status === 'active' ? 'Active' : 'Suspended'}</span>
+                </td>
+                <td><DateTime iso={u.createdAt} /></td>
+                <td className="row-actions">
+                  {u.status === 'active' ? (
+                    <button type="button" className="danger" disabled={busy === u._id || self} title={self ? 'You cannot suspend yourself' : undefined} aria-label={`Suspend ${u.email}`} onClick={() => void setStatus(u, 'suspended')}>
+                      Suspend
+                    </button>
+                  ) : (
+                    <button type="button" disabled={busy === u._id} aria-label={`Reactivate ${u.email}`} onClick={() => void setStatus(u, 'active')}>
+                      Reactivate
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.map((u) => {
-                const self = u._id === me?._id;
-                return (
-                  <tr key={u._id}>
-                    <td>{u.name}{self && <small className="muted"> (you)</small>}</td>
-                    <td>{u.email}</td>
-                    <td>
-                      <label className="sr-only" htmlFor={`role-${u._id}`}>Role for {u.email}</label>
-                      <select id={`role-${u._id}`} value={u.role} disabled={busy === u._id} onChange={(e) => void changeRole(u, e.target.value as Role)}>
-                        {ROLES.map((r) => (
-                          <option key={r.value} value={r.value}>{r.label}</option>
-                        ))}
-                      </select>
-                    </td>
-                    <td>
-                      <span className={`badge badge-user-${u.status}`}>{u.status === 'active' ? 'Active' : 'Suspended'}</span>
-                    </td>
-                    <td><DateTime iso={u.createdAt} /></td>
-                    <td className="row-actions">
-                      {u.status === 'active' ? (
-                        <button type="button" className="danger" disabled={busy === u._id || self} title={self ? 'You cannot suspend yourself' : undefined} aria-label={`Suspend ${u.email}`} onClick={() => void setStatus(u, 'suspended')}>
-                          Suspend
-                        </button>
-                      ) : (
-                        <button type="button" disabled={busy === u._id} aria-label={`Reactivate ${u.email}`} onClick={() => void setStatus(u, 'active')}>
-                          Reactivate
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            );
+          })}
+        </AdminTable>
+      </LoadedView>
       {dialog}
     </section>
   );

@@ -1,19 +1,16 @@
 // Webhooks (admins only): create and edit them, see each one's delivery log, replay a delivery.
 import { useState } from 'react';
 import { api } from '../api';
-import { AdminOnly, Empty, ForbiddenNotice, isForbidden, Loading, SecretPanel, useConfirm, useLoad } from '../components/AdminCommon';
+import { AdminTable, adminPage, ForbiddenNotice, isForbidden, SecretPanel } from '../components/AdminCommon';
+import { Empty, LoadedView } from '../components/Common';
+import { useConfirm } from '../components/Dialog';
+import { useLoad } from '../hooks';
 import { AdminDeliveries } from '../components/AdminDeliveries';
 import { AdminWebhookForm, type Webhook } from '../components/AdminWebhookForm';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
 
-export function WebhooksPage() {
-  return (
-    <AdminOnly title="Webhooks">
-      <Webhooks />
-    </AdminOnly>
-  );
-}
+export const WebhooksPage = adminPage('Webhooks', Webhooks);
 
 function Webhooks() {
   const toast = useToast();
@@ -82,54 +79,32 @@ function Webhooks() {
           }}
         />
       )}
-      {hooks.loading && !hooks.data ? (
-        <Loading what="webhooks" />
-      ) : hooks.error && !hooks.data ? (
-        <div className="empty" role="alert">
-          <p>The webhooks could not be loaded.</p>
-          <button type="button" onClick={hooks.reload}>Try again</button>
-        </div>
-      ) : list.length === 0 ? (
-        <Empty>No webhooks yet. A webhook calls a URL when content or media changes, e.g. to rebuild a static site.</Empty>
-      ) : (
-        <div className="table-scroll">
-          <table className="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">URL</th>
-                <th scope="col">Events</th>
-                <th scope="col">Types</th>
-                <th scope="col">Active</th>
-                <th scope="col"><span className="sr-only">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((w) => (
-                <tr key={w._id} className={logOf?._id === w._id ? 'row-selected' : undefined}>
-                  <td className="wrap-anywhere">
-                    <code>{w.url}</code>
-                    {w.description && <div className="muted">{w.description}</div>}
-                  </td>
-                  <td><ul className="chips">{w.events.map((e) => <li key={e}>{e}</li>)}</ul></td>
-                  <td>{w.types?.length ? w.types.map((id) => typeById(id)?.title ?? id).join(', ') : <span className="muted">All types</span>}</td>
-                  <td>
-                    <label className="check">
-                      <input type="checkbox" checked={w.enabled} onChange={() => void toggleEnabled(w)} />
-                      <span className="sr-only">Active: {w.url}</span>
-                      <span aria-hidden="true">{w.enabled ? 'On' : 'Off'}</span>
-                    </label>
-                  </td>
-                  <td className="row-actions">
-                    <button type="button" aria-label={`Deliveries of ${w.url}`} aria-pressed={logOf?._id === w._id} onClick={() => setLogOf(logOf?._id === w._id ? null : w)}>Deliveries</button>
-                    <button type="button" aria-label={`Edit ${w.url}`} onClick={() => setEditing(w)}>Edit</button>
-                    <button type="button" className="danger" aria-label={`Delete ${w.url}`} onClick={() => void remove(w)}>Delete</button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <LoadedView load={hooks} what="webhooks" failed="The webhooks could not be loaded." empty={list.length === 0 && <Empty>No webhooks yet. A webhook calls a URL when content or media changes, e.g. to rebuild a static site.</Empty>}>
+        <AdminTable columns={['URL', 'Events', 'Types', 'Active']} actions>
+          {list.map((w) => (
+            <tr key={w._id} className={logOf?._id === w._id ? 'row-selected' : undefined}>
+              <td className="wrap-anywhere">
+                <code>{w.url}</code>
+                {w.description && <div className="muted">{w.description}</div>}
+              </td>
+              <td><ul className="chips">{w.events.map((e) => <li key={e}>{e}</li>)}</ul></td>
+              <td>{w.types?.length ? w.types.map((id) => typeById(id)?.title ?? id).join(', ') : <span className="muted">All types</span>}</td>
+              <td>
+                <label className="check">
+                  <input type="checkbox" checked={w.enabled} onChange={() => void toggleEnabled(w)} />
+                  <span className="cell-label wrap-anywhere">Active: {w.url}</span>
+                  <span aria-hidden="true">{w.enabled ? 'On' : 'Off'}</span>
+                </label>
+              </td>
+              <td className="row-actions">
+                <button type="button" aria-label={`Deliveries of ${w.url}`} aria-pressed={logOf?._id === w._id} onClick={() => setLogOf(logOf?._id === w._id ? null : w)}>Deliveries</button>
+                <button type="button" aria-label={`Edit ${w.url}`} onClick={() => setEditing(w)}>Edit</button>
+                <button type="button" className="danger" aria-label={`Delete ${w.url}`} onClick={() => void remove(w)}>Delete</button>
+              </td>
+            </tr>
+          ))}
+        </AdminTable>
+      </LoadedView>
       {logOf && <AdminDeliveries key={`log-${logOf._id}`} webhook={logOf} onClose={() => setLogOf(null)} />}
       {dialog}
     </section>

@@ -3,7 +3,7 @@
 import { ariaDescribedByIds, type WidgetProps } from '@rjsf/utils';
 import DOMPurify from 'dompurify';
 import { marked } from 'marked';
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type KeyboardEvent } from 'react';
 
 export function renderMarkdown(text: string): string {
   const html = marked.parse(text, { async: false, gfm: true, breaks: false });
@@ -17,13 +17,23 @@ export function MarkdownWidget(props: WidgetProps) {
   const [tab, setTab] = useState<'write' | 'preview'>('write');
   const text = typeof value === 'string' ? value : '';
   const html = useMemo(() => (tab === 'preview' ? renderMarkdown(text) : ''), [tab, text]);
+  // the tab pattern: arrow keys (and Home / End) move between the two tabs, and select the one they reach
+  const onTabKey = (e: KeyboardEvent<HTMLDivElement>) => {
+    const order = ['write', 'preview'] as const;
+    const at = order.indexOf(tab);
+    const to = e.key === 'ArrowRight' || e.key === 'ArrowLeft' ? order[1 - at] : e.key === 'Home' ? order[0] : e.key === 'End' ? order[1] : undefined;
+    if (!to) return;
+    e.preventDefault();
+    setTab(to);
+    document.getElementById(`${id}-tab-${to}`)?.focus();
+  };
   return (
     <div className="markdown">
-      <div className="markdown-tabs" role="tablist" aria-label="Markdown view">
-        <button type="button" role="tab" id={`${id}-tab-write`} aria-selected={tab === 'write'} aria-controls={`${id}-write`} onClick={() => setTab('write')}>
+      <div className="markdown-tabs" role="tablist" aria-label="Markdown view" onKeyDown={onTabKey}>
+        <button type="button" role="tab" id={`${id}-tab-write`} aria-selected={tab === 'write'} aria-controls={`${id}-write`} tabIndex={tab === 'write' ? 0 : -1} onClick={() => setTab('write')}>
           Write
         </button>
-        <button type="button" role="tab" id={`${id}-tab-preview`} aria-selected={tab === 'preview'} aria-controls={`${id}-preview`} onClick={() => setTab('preview')}>
+        <button type="button" role="tab" id={`${id}-tab-preview`} aria-selected={tab === 'preview'} aria-controls={`${id}-preview`} tabIndex={tab === 'preview' ? 0 : -1} onClick={() => setTab('preview')}>
           Preview
         </button>
         <span className="help">Markdown: **bold**, _italic_, [link](https://…), # heading, - list</span>

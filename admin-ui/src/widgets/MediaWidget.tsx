@@ -2,28 +2,18 @@
 // the alt text and focal point, saved on the media item itself.
 import type { WidgetProps } from '@rjsf/utils';
 import { useEffect, useState } from 'react';
-import { api, ApiError } from '../api';
-import { EditDialog } from '../components/EditDialog';
+import { api, ApiError, readCached } from '../api';
+import { Dialog } from '../components/Dialog';
 import { FocalPointPicker } from '../components/FocalPointPicker';
-import { accepts, formatSize, MediaUploader, thumbnailUrl, type MediaItem } from '../components/MediaUploader';
+import { accepts, MediaUploader, thumbnailUrl, type MediaItem } from '../components/MediaUploader';
+import { formatBytes } from '../format';
 import { useToast } from '../toasts';
 import type { ListResponse } from '../types';
 
 const cache = new Map<string, Promise<MediaItem | null>>();
 
 function fetchMedia(id: string): Promise<MediaItem | null> {
-  let p = cache.get(id);
-  if (!p) {
-    p = api<{ data: MediaItem }>(`/api/media/${encodeURIComponent(id)}`)
-      .then((r) => r.data)
-      .catch((e) => {
-        cache.delete(id);
-        if (e instanceof ApiError && e.status === 404) return null;
-        throw e;
-      });
-    cache.set(id, p);
-  }
-  return p;
+  return readCached(cache, id, `/api/media/${encodeURIComponent(id)}`);
 }
 
 /** The library grid and the uploader; calls onChoose with the picked or uploaded item. */
@@ -55,7 +45,7 @@ export function MediaChooser(props: { accept?: string[]; onChoose(item: MediaIte
   }, [q, onlyImages]);
 
   return (
-    <EditDialog title="Choose media" onClose={onClose} wide>
+    <Dialog title="Choose media" onClose={onClose} wide>
       <MediaUploader
         accept={accept}
         multiple={false}
@@ -109,7 +99,7 @@ export function MediaChooser(props: { accept?: string[]; onChoose(item: MediaIte
           Cancel
         </button>
       </div>
-    </EditDialog>
+    </Dialog>
   );
 }
 
@@ -222,7 +212,7 @@ export function MediaWidget(props: WidgetProps) {
               <span className="media-meta">
                 <span className="media-filename">{item.filename}</span>
                 <small className="help">
-                  {item.mime} · {formatSize(item.size)}
+                  {item.mime} · {formatBytes(item.size)}
                   {item.width && item.height ? ` · ${item.width}×${item.height}` : ''}
                 </small>
               </span>
@@ -234,7 +224,8 @@ export function MediaWidget(props: WidgetProps) {
       </div>
       {!readonly && !disabled && (
         <div className="media-buttons">
-          <button type="button" id={`${id}-choose`} onClick={() => setOpen(true)}>
+          {/* the field's <label> points here; the name reads "Choose media <field label>" */}
+          <button type="button" id={id} aria-labelledby={`${id} ${id}__label`} onClick={() => setOpen(true)}>
             Choose media
           </button>
           {chosen && (

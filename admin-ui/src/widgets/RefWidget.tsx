@@ -1,39 +1,17 @@
 // A reference to another entry: shows the chosen entry's display field, searches the target type by it.
 import type { WidgetProps } from '@rjsf/utils';
 import { useEffect, useState } from 'react';
-import { api, ApiError } from '../api';
-import type { Entry, ListResponse, TypeInfo } from '../types';
+import { api, readCached } from '../api';
+import { entryTitle } from '../format';
+import { messageOf } from '../toasts';
+import type { Entry, ListResponse } from '../types';
 import type { EditContext } from './context';
-
-/** What names an entry: its display field (a localized one may come as an object), else its id. */
-export function entryTitle(entry: Record<string, unknown> | null | undefined, type: TypeInfo | undefined, locale?: string): string {
-  if (!entry) return '';
-  const field = type?.displayField;
-  let v = field ? entry[field] : undefined;
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    const per = v as Record<string, unknown>;
-    v = (locale ? per[locale] : undefined) ?? Object.values(per).find((x) => typeof x === 'string' && x);
-  }
-  return typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : String(entry._id ?? '');
-}
 
 const cache = new Map<string, Promise<Entry | null>>();
 
 /** One entry by id (drafts included), remembered for the page's lifetime. */
 export function fetchEntry(type: string, id: string): Promise<Entry | null> {
-  const key = `${type}/${id}`;
-  let p = cache.get(key);
-  if (!p) {
-    p = api<{ data: Entry }>(`/api/content/${encodeURIComponent(type)}/${encodeURIComponent(id)}`, { query: { preview: 'true' } })
-      .then((r) => r.data)
-      .catch((e) => {
-        cache.delete(key);
-        if (e instanceof ApiError && e.status === 404) return null;
-        throw e;
-      });
-    cache.set(key, p);
-  }
-  return p;
+  return readCached(cache, `${type}/${id}`, `/api/content/${encodeURIComponent(type)}/${encodeURIComponent(id)}`, { query: { preview: 'true' } });
 }
 
 export function RefWidget(props: WidgetProps) {
@@ -44,6 +22,8 @@ export function RefWidget(props: WidgetProps) {
   const targetTitle = target?.title ?? targetId;
   const chosen = typeof value === 'string' && value ? value : undefined;
   const [chosenEntry, setChosenEntry] = useState<Entry | null | undefined>(undefined);
+  // the chosen entry could not be read (network, server): not the same as "it does not exist"
+  const [chosenError, setChosenError] = useState<string | null>(null);
   const [q, setQ] = useState('');
   const [results, setResults] = useState<Entry[] | null>(null);
   const [searching, setSearching] = useState(false);
@@ -53,10 +33,15 @@ export function RefWidget(props: WidgetProps) {
   useEffect(() => {
     let live = true;
     setChosenEntry(undefined);
+    setChosenError(null);
     if (!chosen) return;
     fetchEntry(targetId, chosen)
       .then((e) => live && setChosenEntry(e))
-      .catch(() => live && setChosenEntry(null));
+      .catch((e: unknown) => {
+        if (!live) return;
+        setChosenError(messageOf(e));
+        setChosenEntry(null);
+      });
     return () => {
       live = false;
     };
@@ -97,7 +82,15 @@ export function RefWidget(props: WidgetProps) {
   };
 
   const locale = ctx?.defaultLocale;
-  const chosenText = !chosen ? 'None chosen' : chosenEntry === undefined ? 'Loading…' : chosenEntry === null ? `Missing or unpublished entry (${chosen})` : entryTitle(chosenEntry, target, locale);
+  const chosenText = !chosen
+    ? 'None chosen'
+    : chosenEntry === undefined
+      ? 'Loading…'
+      : chosenError !== null
+        ? `The chosen entry could not be loaded: ${chosenError}`
+        : chosenEntry === null
+          ? `Missing or unpublished entry (${chosen})`
+          : entryTitle(chosenEntry, target, locale);
 
   return (
     <div className="ref-picker">

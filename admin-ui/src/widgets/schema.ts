@@ -1,6 +1,7 @@
 // From a content type's JSON Schema (with x-cms annotations) to what the form library needs:
 // the schema to validate (prepared by the server), and a uiSchema choosing our widgets, labels and help texts.
 import type { RJSFSchema, UiSchema } from '@rjsf/utils';
+import { labelOf as nameInWords } from '../../../src/routes/admin-types';
 import type { TypeInfo } from '../types';
 
 export interface CmsAnnotations {
@@ -25,23 +26,13 @@ export function cmsOf(schema: unknown): CmsAnnotations {
   return isObject(x) ? (x as CmsAnnotations) : {};
 }
 
-/** "publishDate" → "Publish date", "seo_title" → "Seo title". */
-export function humanize(name: string): string {
-  const words = name
-    .replace(/[_-]+/g, ' ')
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-    .trim()
-    .toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
 
 /** The label of a field: x-cms.label, else the schema title, else the humanised name. */
 export function labelOf(name: string, schema: unknown): string {
   const cms = cmsOf(schema);
   if (cms.label) return cms.label;
   if (isObject(schema) && typeof schema.title === 'string' && schema.title) return schema.title;
-  return humanize(name);
+  return nameInWords(name);
 }
 
 /** Lower-case ASCII words joined by hyphens: "Café au lait!" → "cafe-au-lait". */
@@ -76,11 +67,12 @@ export interface FormSchemas {
   idArrays: Set<string>;
 }
 
-/** The uiSchema of one field (and its children). */
-function uiFor(name: string, schema: unknown, root: Json, arrayItem = false): UiSchema {
+/** The uiSchema of one field (and its children); `label` is the server's for a top-level field. */
+function uiFor(name: string, schema: unknown, root: Json, arrayItem = false, label?: string): UiSchema {
   const s = deref(schema, root);
   const cms = { ...cmsOf(schema), ...cmsOf(s) };
-  const ui: UiSchema = { 'ui:title': labelOf(name, s === schema ? s : { ...s, 'x-cms': cms }) };
+  const title = label || labelOf(name, s === schema ? s : { ...s, 'x-cms': cms });
+  const ui: UiSchema = { 'ui:title': title };
   const options: Record<string, string | number | boolean | object | undefined> = {};
   if (cms.help) ui['ui:help'] = cms.help;
   if (cms.private) options.private = true;
@@ -95,7 +87,7 @@ function uiFor(name: string, schema: unknown, root: Json, arrayItem = false): Ui
     // a ref or media annotation on the array itself applies to its items
     const withArray: Json = { ...items, 'x-cms': { ...(cms.ref ? { ref: cms.ref } : {}), ...(cms.media ? { media: cms.media } : {}), ...itemCms } };
     const itemUi = uiFor(name, withArray, root, true);
-    itemUi['ui:title'] = labelOf(name, s === schema ? s : { ...s, 'x-cms': cms });
+    itemUi['ui:title'] = title;
     ui.items = itemUi;
     options.orderable = true;
   } else if (cms.ref) {
@@ -149,7 +141,7 @@ export function formSchemas(type: TypeInfo, locale: string, defaultLocale: strin
       const itemCms = { ...cmsOf(s.items), ...cmsOf(deref(s.items, root)) };
       if (cms.ref || cms.media || itemCms.ref || itemCms.media) idArrays.add(name);
     }
-    uiSchema[name] = uiFor(name, field, root);
+    uiSchema[name] = uiFor(name, field, root, false, type.fields.find((f) => f.name === name)?.label);
   }
   const schema = locale === defaultLocale ? type.form.schema : type.form.otherLocaleSchema;
   return { schema, uiSchema, localized, idArrays };

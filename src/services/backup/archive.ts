@@ -13,6 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from 'mongodb';
+import type { S3 } from '../../storage/s3.js';
 
 export const FORMAT = 'cms-backup';
 export const FORMAT_VERSION = 1;
@@ -67,6 +68,17 @@ export interface Manifest {
   contentTypes: Record<string, string>;
   /** Every member except manifest.json and manifest.sha256, in archive order. */
   members: MemberEntry[];
+}
+
+/** What an export and an import both work on, and how they report progress. */
+export interface BackupTarget {
+  db: Db;
+  s3: S3;
+  contentTypesDir: string;
+  /** Called once the number of documents and objects is known. */
+  onTotal?(total: number): void;
+  /** Called as documents and objects are written. */
+  onProgress?(n: number): void;
 }
 
 /** An archive that cannot be used, or an import that must not go ahead. */

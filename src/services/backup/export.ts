@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { BSON, type Db } from 'mongodb';
 import tar, { type Header, type Pack } from 'tar-stream';
+import { ObjectStore } from '../../storage/objects.js';
 import type { S3 } from '../../storage/s3.js';
 import {
   backedUpCollections,
@@ -25,6 +26,7 @@ import {
   objectMember,
   readContentTypeFiles,
   sha256,
+  type BackupTarget,
   type CollectionEntry,
   type IndexDefinition,
   type Manifest,
@@ -34,18 +36,11 @@ import {
 /** A member's tar header: the name, the rest optional. */
 type HeaderArgument = Partial<Header> & Pick<Header, 'name'>;
 
-export interface ExportOptions {
-  db: Db;
-  s3: S3;
-  contentTypesDir: string;
+export interface ExportOptions extends BackupTarget {
   /** Where the gzipped archive is written. */
   out: Writable;
   /** For the temporary collection files (default: the system's). */
   tmpDir?: string;
-  /** Called once the number of documents and objects is known. */
-  onTotal?(total: number): void;
-  /** Called as documents and objects are written. */
-  onProgress?(n: number): void;
   now?: () => Date;
 }
 
@@ -161,13 +156,7 @@ export async function exportArchive(options: ExportOptions): Promise<ExportSumma
 
 /** Every key of the bucket, a page (up to 1000) at a time. */
 export async function* listObjects(s3: S3): AsyncGenerator<string[]> {
-  let token: string | undefined;
-  do {
-    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, MaxKeys: 1000, ...(token ? { ContinuationToken: token } : {}) }));
-    const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
-    if (keys.length) yield keys;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const page of new ObjectStore(s3).pages('')) yield page.map((o) => o.key);
 }
 
 /** Writes a collection as NDJSON (canonical Extended JSON) into `file`; returns the document count. */

@@ -12,6 +12,7 @@ import { ObjectStore } from '../../storage/objects.js';
 import type { S3 } from '../../storage/s3.js';
 import {
   BackupError,
+  type BackupTarget,
   COLLECTIONS_DIR,
   Digest,
   IMPORT_STATE,
@@ -39,15 +40,10 @@ interface ImportState {
   membersDone: number;
 }
 
-export interface ImportOptions {
+export interface ImportOptions extends BackupTarget {
   file: string;
-  db: Db;
-  s3: S3;
-  contentTypesDir: string;
   /** Drop every collection and delete every object first, when the target is not empty. */
   replace?: boolean;
-  onTotal?(total: number): void;
-  onProgress?(n: number): void;
   /** Things the operator must see (what --replace deletes, that an import resumes). */
   onNotice?(message: string): void;
   /** Bytes of the archive checked so far (the first pass). */

@@ -128,6 +128,30 @@ function limiter(n: number) {
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
+/** A media id held by an entry: the field, where in the entry (a JSON pointer), and the id. */
+export interface MediaRef {
+  field: FieldInfo;
+  pointer: string;
+  id: string;
+}
+
+/**
+ * The media ids the type's media fields hold in `fields`, in field order; undefined when the type
+ * has no media field. Every write keeps these (deduplicated) in `_media`.
+ */
+export function mediaRefs(type: ContentType, fields: Record<string, unknown>): MediaRef[] | undefined {
+  const mediaFields = [...type.fields.values()].filter((f) => f.media);
+  if (!mediaFields.length) return undefined;
+  const refs: MediaRef[] = [];
+  for (const field of mediaFields) {
+    const value = readPath(fields, field.path);
+    const pointer = `/${field.path.replace(/\./g, '/')}`;
+    if (typeof value === 'string') refs.push({ field, pointer, id: value });
+    else if (Array.isArray(value)) value.forEach((v, i) => typeof v === 'string' && refs.push({ field, pointer: `${pointer}/${i}`, id: v }));
+  }
+  return refs;
+}
+
 export class MediaService {
   private readonly validateEdit: ValidateFunction;
   private readonly listType = mediaListType();
@@ -503,15 +527,8 @@ export class MediaService {
    * drift from the entry); undefined when the type has no media fields.
    */
   async checkEntry(type: ContentType, fields: Record<string, unknown>): Promise<string[] | undefined> {
-    const mediaFields = [...type.fields.values()].filter((f) => f.media);
-    if (!mediaFields.length) return undefined;
-    const refs: { field: FieldInfo; pointer: string; id: string }[] = [];
-    for (const field of mediaFields) {
-      const value = readPath(fields, field.path);
-      const pointer = `/${field.path.replace(/\./g, '/')}`;
-      if (typeof value === 'string') refs.push({ field, pointer, id: value });
-      else if (Array.isArray(value)) value.forEach((v, i) => typeof v === 'string' && refs.push({ field, pointer: `${pointer}/${i}`, id: v }));
-    }
+    const refs = mediaRefs(type, fields);
+    if (!refs) return undefined;
     const ids = [...new Set(refs.map((r) => r.id))];
     const docs = new Map((await this.repo.findMany(ids.filter((i) => ID_PATTERN.test(i)))).map((d) => [d._id, d]));
     const details: ErrorDetail[] = [];

@@ -8,10 +8,11 @@ import type { Db } from 'mongodb';
 import type { LocaleConfig } from '../../config.js';
 import type { ContentType, ContentTypeRegistry } from '../../content-types/registry.js';
 import type { ErrorDetail } from '../../errors.js';
-import { readPath } from '../../json.js';
 import { ChangeLog } from '../../storage/changes.js';
-import { DuplicateKeyError, EntriesRepository, isDuplicateKey, type IndexSpec, type StoredEntry, type View } from '../../storage/entries.js';
+import { DuplicateKeyError, EntriesRepository, INDEX_PREFIX, indexName, type StoredEntry, type View } from '../../storage/entries.js';
 import { RevisionsRepository, type Revision } from '../../storage/revisions.js';
+import { mediaRefs } from '../media/service.js';
+import { EntryWriter, indexSpecs } from '../writes.js';
 import { collectionOf, countOf, viewsOf, type StartProgress } from './check.js';
 import { storedProblems, systemFields, transformFields, userFields, type Change, type Transformed } from './transform.js';
 
@@ -147,17 +148,8 @@ interface MigrationRecord {
   runs: number;
 }
 
-const INDEX_PREFIX = 'cms_';
-const indexName = (spec: IndexSpec) => `${INDEX_PREFIX}${spec.unique ? 'unique' : 'index'}_${spec.field}`;
-
-/** The indexes a type declares, as the server builds them at start-up. */
-export function indexSpecs(type: ContentType): IndexSpec[] {
-  const specs = [...type.fields.values()].filter((f) => f.unique || f.index).map((f) => ({ field: f.path, unique: f.unique }));
-  if ([...type.fields.values()].some((f) => f.media)) specs.push({ field: '_media', unique: false });
-  return specs;
-}
-
-const uniqueFields = (type: ContentType) => [...type.fields.values()].filter((f) => f.unique).map((f) => f.path);
+// the indexes a type declares, next to the migration that builds them
+export { indexSpecs };
 
 export function migrationId(registry: ContentTypeRegistry, drop: boolean): string {
   const types = registry.all().map((t) => [t.id, t.drafts, t.storedSchema]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
@@ -274,18 +266,28 @@ async function indexPlan(db: Db, type: ContentType): Promise<TypePlan['indexes']
 }
 
 /**
- * Pages through a type's working copies by _id, after `after` and up to `until` (both optional):
- * no cursor stays open across writes.
+ * A type's working copies in _id order, after `after` and up to `until` (both optional), in batches
+ * of `batchSize`: one query and one cursor (on FerretDB a query per batch scans the collection
+ * each time). A document may have changed since the cursor read it: each is read again before it
+ * is written, and a version claimed meanwhile is rolled forward first.
  */
 async function* workingCopies(db: Db, type: ContentType, batchSize: number, after?: string, until?: string): AsyncGenerator<StoredEntry[]> {
-  const collection = db.collection<StoredEntry>(collectionOf(type.id, 'draft'));
-  let last = after;
-  for (;;) {
-    const range = { ...(last !== undefined ? { $gt: last } : {}), ...(until !== undefined ? { $lte: until } : {}) };
-    const batch = await collection.find(Object.keys(range).length ? { _id: range } : {}).sort({ _id: 1 }).limit(batchSize).toArray();
-    if (!batch.length) return;
-    yield batch;
-    last = batch[batch.length - 1]!._id;
+  const range = { ...(after !== undefined ? { $gt: after } : {}), ...(until !== undefined ? { $lte: until } : {}) };
+  const cursor = db
+    .collection<StoredEntry>(collectionOf(type.id, 'draft'))
+    .find(Object.keys(range).length ? { _id: range } : {}, { batchSize })
+    .sort({ _id: 1 });
+  try {
+    let batch: StoredEntry[] = [];
+    for await (const doc of cursor) {
+      batch.push(doc);
+      if (batch.length < batchSize) continue;
+      yield batch;
+      batch = [];
+    }
+    if (batch.length) yield batch;
+  } finally {
+    await cursor.close();
   }
 }
 
@@ -349,73 +351,19 @@ export async function planMigration(db: Db, registry: ContentTypeRegistry, optio
  * the ids held by the type's media fields, none when the type has no media field.
  */
 function withMediaIds(type: ContentType, entry: StoredEntry): StoredEntry {
-  const fields = [...type.fields.values()].filter((f) => f.media);
   delete entry._media;
-  if (!fields.length) return entry;
-  const ids = new Set<string>();
-  for (const field of fields) {
-    const value = readPath(entry, field.path);
-    for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') ids.add(v);
-  }
-  return { ...entry, _media: [...ids] };
+  const refs = mediaRefs(type, entry);
+  return refs ? { ...entry, _media: [...new Set(refs.map((r) => r.id))] } : entry;
 }
 
-/** Writes the migrated versions of entries: one claimed revision per entry, applied and logged. */
+/** Writes the migrated versions of entries: one new version per entry, written as every write is. */
 class Writer {
   readonly repo: EntriesRepository;
-  readonly revisions: RevisionsRepository;
-  readonly changes: ChangeLog;
+  private readonly writes: EntryWriter;
 
-  constructor(private readonly db: Db, private readonly options: ApplyOptions) {
+  constructor(db: Db, private readonly options: ApplyOptions) {
     this.repo = new EntriesRepository(db);
-    this.revisions = new RevisionsRepository(db);
-    this.changes = new ChangeLog(db);
-  }
-
-  /** Writes a claimed revision: the published snapshot first, then the working copy. */
-  private async write(type: ContentType, rev: Omit<Revision, '_id'>, currentVersion: number): Promise<void> {
-    const unique = uniqueFields(type);
-    if (rev.published) {
-      const published = this.db.collection<StoredEntry>(collectionOf(type.id, 'published'));
-      const existing = await published.findOne({ _id: rev.entryId }, { projection: { _version: 1 } });
-      if (!existing || existing._version < rev.published._version) await this.repo.putPublished(type.id, rev.published, unique);
-      else if (existing._version === rev.published._version && rev.action === 'migrate') {
-        // a snapshot older than the draft is migrated where it stands, keeping its version
-        try {
-          await published.replaceOne({ _id: rev.entryId, _version: existing._version }, rev.published);
-        } catch (err) {
-          if (isDuplicateKey(err)) throw new DuplicateKeyError(undefined);
-          throw err;
-        }
-      }
-    } else if (rev.published === null) {
-      await this.repo.removePublished(type.id, rev.entryId, rev.version);
-    }
-    if (!rev.doc) await this.repo.delete(type.id, rev.entryId, rev.version - 1);
-    else await this.repo.replaceIfVersion(type.id, rev.entryId, currentVersion, rev.doc, unique);
-  }
-
-  private async log(rev: Omit<Revision, '_id'>): Promise<void> {
-    try {
-      await this.changes.append({ at: rev.at, kind: 'entry', type: rev.type, id: rev.entryId, action: rev.action, version: rev.version, locales: rev.locales, public: rev.public });
-      await this.revisions.markLogged(rev.type, rev.entryId, rev.version);
-    } catch {
-      // stays unlogged: the server's sweep appends it
-    }
-  }
-
-  /** Someone claimed `version` (an earlier, killed apply, or a writer of the running server): make it real. */
-  private async rollForward(type: ContentType, id: string, version: number): Promise<void> {
-    const [rev, current] = await Promise.all([this.revisions.get(type.id, id, version), this.repo.findById(type.id, id, { _version: 1 })]);
-    if (!rev || !current || current._version !== version - 1) return;
-    try {
-      await this.write(type, rev, current._version);
-    } catch (err) {
-      if (!(err instanceof DuplicateKeyError)) throw err;
-      await this.revisions.release(type.id, id, version);
-      return;
-    }
-    if (!rev.logged) await this.log(rev);
+    this.writes = new EntryWriter(this.repo, new RevisionsRepository(db), new ChangeLog(db));
   }
 
   /** Migrates one entry; returns whether it was written, or why not. */
@@ -454,20 +402,20 @@ class Writer {
         ...(published ? { published } : {}),
       };
       if (interrupt === 'before-claim') throw new MigrationInterrupted(0);
-      if (!(await this.revisions.claim(rev))) {
-        await this.rollForward(type, current._id, version);
+      if (!(await this.writes.claim(rev))) {
+        // someone claimed it (an earlier, killed apply, or a writer of the running server): make it
+        // real (and logged: a killed apply never logs it), then look at the entry again
+        await this.writes.settle(type, current._id, version, { log: true });
         continue;
       }
       if (interrupt === 'after-claim') throw new MigrationInterrupted(0);
       try {
-        await this.write(type, rev, current._version);
+        // a unique clash releases the claim
+        await this.writes.write(type, rev, current);
       } catch (err) {
         if (!(err instanceof DuplicateKeyError)) throw err;
-        await this.revisions.release(type.id, current._id, version);
         return { id: current._id, view: 'draft', problems: [{ path: err.field ? `/${err.field}` : '', message: 'another entry already has this unique value' }] };
       }
-      await this.log(rev);
-      await this.revisions.prune(type.id, current._id, version, type.keepVersions);
       return 'migrated';
     }
     return { id: doc._id, view: 'draft', problems: [{ path: '', message: 'the entry kept changing while being migrated' }] };
