@@ -73,6 +73,7 @@ export const codes = {
   mediaTooManyFiles: 'CMS_ERR_MEDIA_TOO_MANY_FILES',
   mediaTooManyParts: 'CMS_ERR_MEDIA_TOO_MANY_PARTS',
   mediaTypeNotAllowed: 'CMS_ERR_MEDIA_TYPE_NOT_ALLOWED',
+  mediaTypeNotAccepted: 'CMS_ERR_MEDIA_TYPE_NOT_ACCEPTED',
   mediaTypeMismatch: 'CMS_ERR_MEDIA_TYPE_MISMATCH',
   mediaTooManyPixels: 'CMS_ERR_MEDIA_TOO_MANY_PIXELS',
   mediaTooManyFrames: 'CMS_ERR_MEDIA_TOO_MANY_FRAMES',

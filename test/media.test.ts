@@ -423,3 +423,32 @@ t.test('direct upload: presigned POST to S3, then completed and registered', asy
     t.equal(res.body.error.details[0].path, path, JSON.stringify(body));
   }
 });
+
+t.test('upload with accept: the sniffed type must match, or nothing is stored', async (t) => {
+  const app = await buildTestApp(t);
+  const png = await image(40, 30, '#884422');
+  const pdf = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+  const send = (url: string, files: FilePart[]) => app.inject({ method: 'POST', url, ...multipart(files) }).then((r) => ({ status: r.statusCode, body: JSON.parse(r.body) as Json }));
+
+  // a PDF named like an image, for an image field: refused from its bytes, with the file's path
+  const refused = await send('/api/media?accept=image/*', [
+    { filename: 'fine.png', type: 'image/png', data: png },
+    { filename: 'photo.png', type: 'image/png', data: pdf },
+  ]);
+  t.equal(refused.status, 415);
+  t.equal(refused.body.error.code, 'CMS_ERR_MEDIA_TYPE_NOT_ACCEPTED');
+  t.match(refused.body.error.details, [{ path: '/files/1', detected: 'application/pdf' }]);
+  t.match(refused.body.error.message, /"photo\.png" is application\/pdf/);
+  t.equal((await call(app, 'GET', '/api/media')).body.data.length, 0, 'no media record, not even for the acceptable file');
+  t.same(await objectKeys(app), [], 'and nothing in the bucket');
+
+  const bad = await send('/api/media?accept=images', [{ filename: 'fine.png', type: 'image/png', data: png }]);
+  t.equal(bad.status, 400);
+  t.match(bad.body.error, { code: 'CMS_ERR_QUERY_BAD_VALUE', details: [{ path: 'accept' }] });
+  const unknown = await send('/api/media?acept=image/*', [{ filename: 'fine.png', type: 'image/png', data: png }]);
+  t.match(unknown.body.error, { code: 'CMS_ERR_QUERY_UNKNOWN_PARAM', details: [{ path: 'acept' }] });
+
+  const ok = await send('/api/media?accept=application/pdf,image/*', [{ filename: 'fine.png', type: 'image/png', data: png }, { filename: 'doc.pdf', type: 'application/pdf', data: pdf }]);
+  t.equal(ok.status, 201);
+  t.same(ok.body.data.map((m: Json) => m.mime), ['image/png', 'application/pdf']);
+});

@@ -107,8 +107,8 @@ t.test("the editor's day", async (t) => {
 
   // the cover, uploaded through the media picker, with alt text and a focal point
   const png = await pngFile(96, 64);
-  // the button is named by its field's label ("Cover"); it reads "Choose media"
-  await page.getByRole('button').filter({ hasText: /^\s*Choose media\s*$/ }).first().click();
+  // named "Choose media" and its field's label
+  await page.getByRole('button', { name: /^Choose media\b/ }).first().click();
   const dialog = page.getByRole('dialog');
   await dialog.getByLabel('Upload files').setInputFiles({ name: 'cover.png', mimeType: 'image/png', buffer: png });
   const media = await until('the upload to be stored', async () => b.app.mongo.db.collection('media').findOne({ filename: 'cover.png' }));

@@ -2,7 +2,7 @@
 // A data router, so the edit view can block in-app navigation (Back included) over unsaved changes;
 // pages load on demand, so the login page does not fetch the form library.
 import { lazy, Suspense, useEffect, type ReactNode } from 'react';
-import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useNavigate } from 'react-router-dom';
+import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, useNavigate, useRouteError } from 'react-router-dom';
 import { SESSION_EXPIRED } from './api';
 import { ErrorPage } from './components/Common';
 import { Layout } from './components/Layout';
@@ -85,10 +85,27 @@ function Root() {
   );
 }
 
+/** What a route that failed to render shows: after an upgrade, a page's old script is gone, so say to reload. */
+function RouteError() {
+  const error = useRouteError();
+  const message = error instanceof Error ? error.message : String(error);
+  const stale = /dynamically imported module|module script failed|Loading chunk|Failed to fetch/i.test(message);
+  return (
+    <div className="auth-card" role="alert">
+      <h1>{stale ? 'The admin was updated' : 'Something went wrong'}</h1>
+      <p>{stale ? 'A newer version of the admin is available. Reload the page to continue; unsaved changes are kept in this tab.' : message}</p>
+      <button type="button" className="primary" onClick={() => window.location.reload()}>
+        Reload
+      </button>
+    </div>
+  );
+}
+
 const router = createBrowserRouter(
   [
     {
       element: <Root />,
+      errorElement: <RouteError />,
       children: [
         { path: '/login', element: <LoginPage /> },
         { path: '/setup', element: <SetupPage /> },

@@ -504,6 +504,7 @@ function otherPaths(): Record<string, Json> {
         ...errors(400, 401, 403),
       }),
       post: simple('media', 'Upload files (multipart/form-data: files, and alt, caption, title, tags, focal)', WRITE_SECURITY, { 201: ok('The media items', { type: 'array', items: ref('Media') }), 200: ok('Every file already existed', { type: 'array', items: ref('Media') }), ...errors(400, 401, 403, 413, 415) }, {
+        parameters: [{ name: 'accept', in: 'query', required: false, schema: { type: 'string', example: 'image/*,application/pdf' }, description: 'Only these types (checked from the bytes); otherwise 415 and nothing stored' }],
         requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object' } } } },
       }),
     },

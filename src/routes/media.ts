@@ -4,7 +4,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MediaConfig } from '../config.js';
 import { CmsError, codes, errorBody, invalid } from '../errors.js';
-import { SVG } from '../services/media/files.js';
+import { matchesType, parseAccept, SVG } from '../services/media/files.js';
 import { missingFile, tooLarge, type Candidate, type EditableMeta } from '../services/media/service.js';
 import type { MediaDoc } from '../storage/media.js';
 import { allowed, canPreviewContent, canReadContent, canReadMediaLibrary, canWriteMedia, creatorId } from '../auth/access.js';
@@ -113,7 +113,15 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
 
   app.post('/api/media', async (request, reply) => {
     canWriteMedia(request.auth, 'upload');
-    if (Object.keys(request.query as Query).length) throw invalid(codes.queryUnknownParam, 'POST /api/media takes no query parameters', [{ path: Object.keys(request.query as Query)[0]!, message: 'unknown query parameter' }]);
+    // `accept`: the types the caller wants (a media field's), checked against the sniffed type before anything is stored
+    const { accept: rawAccept, ...unknown } = request.query as Query;
+    if (Object.keys(unknown).length) throw invalid(codes.queryUnknownParam, 'POST /api/media takes only the query parameter accept', [{ path: Object.keys(unknown)[0]!, message: 'unknown query parameter' }]);
+    let accept: string[] | undefined;
+    if (rawAccept !== undefined) {
+      const parsed = typeof rawAccept === 'string' ? parseAccept(rawAccept) : { problem: 'give it once' };
+      if ('problem' in parsed) throw invalid(codes.queryBadValue, `accept: ${parsed.problem}`, [{ path: 'accept', message: parsed.problem }]);
+      accept = parsed;
+    }
     const candidates: Candidate[] = [];
     const temporary: string[] = [];
     const fields = new Map<string, string[]>();
@@ -137,6 +145,11 @@ export default async function mediaRoutes(app: FastifyInstance, opts: { config: 
       }
       if (hidden.found) throw invalid(codes.mediaBadFilename, 'A part of the form has a name with a line break', [{ path: '/files', message: 'a name with a line break' }]);
       if (!candidates.length) throw invalid(codes.mediaNoFile, 'The form holds no file', [{ path: '/files', message: 'no file' }]);
+      if (accept) {
+        const wanted = accept;
+        const refused = candidates.flatMap((c, i) => (matchesType(c.mime, wanted) ? [] : [{ path: `/files/${i}`, message: `is ${c.mime}, not ${wanted.join(' or ')}`, detected: c.mime }]));
+        if (refused.length) throw new CmsError('unsupported-media', codes.mediaTypeNotAccepted, `Only ${wanted.join(', ')} may be uploaded here: ${refused.map((r) => `"${candidates[Number(r.path.split('/')[2])]!.filename}" ${r.message}`).join('; ')}`, refused);
+      }
       const meta = media.checkMeta(formMeta(fields), '/fields') as EditableMeta;
       results = await media.store(candidates, meta, creatorId(request.auth));
     } catch (err) {

@@ -4,6 +4,7 @@ import { useId, useRef, useState, type ReactNode } from 'react';
 import { ApiError, type ErrorDetail } from '../api';
 import { formatDate } from '../format';
 import { useSession } from '../session';
+import { useToast } from '../toasts';
 import { can } from '../types';
 
 /** True when an error is the server's "admins only" (or any 403). */
@@ -120,4 +121,26 @@ export function OffsetPager({ offset, count, total, pageSize, busy, onOffset }: 
       <button type="button" disabled={offset + count >= total || busy} onClick={() => onOffset(offset + pageSize)}>Next page</button>
     </div>
   );
+}
+
+/** A form's submit: its own checks first, then the request, with `saving` and the server's field errors. */
+export function useFormSubmit() {
+  const toast = useToast();
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [saving, setSaving] = useState(false);
+  /** Shows `local` (errors the form found itself); when there are none, runs `send`. */
+  const submit = async (local: Record<string, string>, send: () => Promise<void>) => {
+    setErrors(local);
+    if (Object.keys(local).length) return;
+    setSaving(true);
+    try {
+      await send();
+    } catch (err) {
+      setErrors(fieldErrors(err));
+      toast.error(err);
+    } finally {
+      setSaving(false);
+    }
+  };
+  return { errors, saving, submit };
 }

@@ -4,7 +4,7 @@ import { api } from '../api';
 import { toggleIn } from '../format';
 import { useSession } from '../session';
 import { useToast } from '../toasts';
-import { FieldError, fieldErrors } from './AdminCommon';
+import { FieldError, useFormSubmit } from './AdminCommon';
 
 export interface Webhook {
   _id: string;
@@ -52,8 +52,7 @@ export function AdminWebhookForm({ webhook, onSaved, onCancel }: { webhook?: Web
   const [events, setEvents] = useState<string[]>(webhook?.events ?? ['site.publish']);
   const [limitTypes, setLimitTypes] = useState<string[]>(webhook?.types ?? []);
   const [enabled, setEnabled] = useState(webhook?.enabled ?? true);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [saving, setSaving] = useState(false);
+  const { errors, saving, submit: send } = useFormSubmit();
   const prefix = webhook ? `hook-${webhook._id}` : 'hook-new';
 
   const toggle = (value: string, on: boolean) => setEvents((list) => toggleIn(list, value, on));
@@ -67,10 +66,7 @@ export function AdminWebhookForm({ webhook, onSaved, onCancel }: { webhook?: Web
     if (!url.trim()) local['/url'] = 'Enter the URL to call';
     else if (!/^https?:\/\//i.test(url.trim())) local['/url'] = 'Must start with http:// or https://';
     if (!events.length) local['/events'] = 'Choose at least one event';
-    setErrors(local);
-    if (Object.keys(local).length) return;
-    setSaving(true);
-    try {
+    await send(local, async () => {
       if (!webhook) {
         const body = { url: url.trim(), events, enabled, description: description.trim(), ...(limitTypes.length ? { types: limitTypes } : {}) };
         const res = await api<{ data: Webhook; secret: string }>('/api/webhooks', { method: 'POST', body });
@@ -91,12 +87,7 @@ export function AdminWebhookForm({ webhook, onSaved, onCancel }: { webhook?: Web
         const res = await api<{ data: Webhook }>(`/api/webhooks/${webhook._id}`, { method: 'PATCH', body });
         onSaved(res.data);
       }
-    } catch (err) {
-      setErrors(fieldErrors(err));
-      toast.error(err);
-    } finally {
-      setSaving(false);
-    }
+    });
   };
 
   const check = (value: string, label: string, disabled = false) => (

@@ -409,18 +409,18 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
       if (!isNew && stableJson(cleanValues(typed, schemas.idArrays)) !== stableJson(sent)) setValues(typed);
     });
 
+  /** The entry as the server has it: the form is saved first when it has changes (or is new). */
+  const ensureSaved = (mode: 'draft' | 'publish'): Promise<Entry | null> => (dirty || !entry ? save(mode) : Promise.resolve(entry));
+  const addressOf = (target: Entry) => (type.singleton ? collection : `${collection}/${encodeURIComponent(target._id)}`);
+
   const onPublish = () =>
     run('publish', async () => {
       const sent = payload;
-      let target = entry;
-      if (dirty || !entry) {
-        target = await save('publish');
-        if (!target) return;
-      } else if (!validate('publish')) return;
-      const at = type.singleton ? collection : `${collection}/${encodeURIComponent(target!._id)}`;
+      const target = await ensureSaved('publish');
+      if (!target || (target === entry && !validate('publish'))) return;
       let failure: unknown = null;
       try {
-        await api(`${at}/publish`, { method: 'POST', ifMatch: target!._version });
+        await api(`${addressOf(target)}/publish`, { method: 'POST', ifMatch: target._version });
         toast.success('Published');
         setLiveValidate(false);
         modeRef.current = 'draft';
@@ -428,7 +428,7 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
         if (target !== entry) toast.success('Saved');
         failure = e;
       }
-      if (failure === null || target !== entry) await afterWrite(target!, sent);
+      if (failure === null || target !== entry) await afterWrite(target, sent);
       // shown after the reload, which would clear them
       if (failure !== null) showWriteError(failure);
     });
@@ -482,15 +482,11 @@ function EntryEditor({ type, entryId }: { type: TypeInfo; entryId: string | unde
   const onPreview = () =>
     run('preview', async () => {
       const sent = payload;
-      let target = entry;
-      if (dirty || !target) {
-        target = await save('draft');
-        if (!target) return;
-        toast.success('Saved');
-      }
-      const at = type.singleton ? collection : `${collection}/${encodeURIComponent(target._id)}`;
+      const target = await ensureSaved('draft');
+      if (!target) return;
+      if (target !== entry) toast.success('Saved');
       try {
-        const res = await api<{ data: { url: string } }>(`${at}/preview`, { method: 'POST', query: { locale } });
+        const res = await api<{ data: { url: string } }>(`${addressOf(target)}/preview`, { method: 'POST', query: { locale } });
         window.open(res.data.url, '_blank', 'noopener,noreferrer');
       } catch (e) {
         toast.error(e);

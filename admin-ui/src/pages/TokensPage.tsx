@@ -1,7 +1,7 @@
 // API tokens (admins only): for static-site builds and integrations. The secret is shown once.
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
-import { AdminTable, adminPage, DateTime, FieldError, fieldErrors, ForbiddenNotice, isForbidden, SecretPanel } from '../components/AdminCommon';
+import { AdminTable, adminPage, DateTime, FieldError, ForbiddenNotice, isForbidden, SecretPanel, useFormSubmit } from '../components/AdminCommon';
 import { Empty, LoadedView } from '../components/Common';
 import { useConfirm } from '../components/Dialog';
 import { toggleIn } from '../format';
@@ -121,14 +121,12 @@ function Tokens() {
 }
 
 function CreateTokenForm({ onCreated, onCancel }: { onCreated(t: Token, secret: string): void; onCancel(): void }) {
-  const toast = useToast();
   const { types } = useSession();
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState<string[]>(['content:read']);
   const [limitTypes, setLimitTypes] = useState<string[]>([]);
   const [expires, setExpires] = useState('');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [saving, setSaving] = useState(false);
+  const { errors, saving, submit: send } = useFormSubmit();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -143,19 +141,11 @@ function CreateTokenForm({ onCreated, onCancel }: { onCreated(t: Token, secret: 
       else if (d.getTime() <= Date.now()) local['/expiresAt'] = 'Choose a day in the future';
       else expiresAt = d.toISOString();
     }
-    setErrors(local);
-    if (Object.keys(local).length) return;
-    setSaving(true);
-    try {
+    await send(local, async () => {
       const body = { name: name.trim(), scopes, ...(limitTypes.length ? { types: limitTypes } : {}), ...(expiresAt ? { expiresAt } : {}) };
       const res = await api<{ data: Token; secret: string }>('/api/tokens', { method: 'POST', body });
       onCreated(res.data, res.secret);
-    } catch (err) {
-      setErrors(fieldErrors(err));
-      toast.error(err);
-    } finally {
-      setSaving(false);
-    }
+    });
   };
 
   return (

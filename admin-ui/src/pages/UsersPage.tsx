@@ -1,7 +1,7 @@
 // Users (admins only): who may sign in, with which role; create, change role, suspend and reactivate.
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
-import { AdminTable, adminPage, DateTime, FieldError, fieldErrors, ForbiddenNotice, isForbidden } from '../components/AdminCommon';
+import { AdminTable, adminPage, DateTime, FieldError, ForbiddenNotice, isForbidden, useFormSubmit } from '../components/AdminCommon';
 import { Empty, LoadedView } from '../components/Common';
 import { useConfirm } from '../components/Dialog';
 import { useLoad } from '../hooks';
@@ -148,28 +148,18 @@ function Users() {
 }
 
 function CreateUserForm({ onCreated, onCancel }: { onCreated(u: User): void; onCancel(): void }) {
-  const toast = useToast();
   const [email, setEmail] = useState('');
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('author');
   const [password, setPassword] = useState('');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [saving, setSaving] = useState(false);
+  const { errors, saving, submit: send } = useFormSubmit();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setSaving(true);
-    setErrors({});
-    try {
+    await send({}, async () => {
       const res = await api<{ data: User }>('/api/users', { method: 'POST', body: { email: email.trim(), name: name.trim(), role, password } });
       onCreated(res.data);
-    } catch (err) {
-      const found = fieldErrors(err);
-      setErrors(found);
-      toast.error(err);
-    } finally {
-      setSaving(false);
-    }
+    });
   };
 
   return (

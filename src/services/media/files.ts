@@ -71,6 +71,16 @@ export function matchesType(mime: string, patterns: string[]): boolean {
   return patterns.some((p) => p === mime || (p.endsWith('/*') && mime.startsWith(p.slice(0, -1))));
 }
 
+const ACCEPT_ITEM = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}\/(?:\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$/;
+
+/** An `accept` list ("image/*,application/pdf") as patterns, or why it is not one. */
+export function parseAccept(raw: string): string[] | { problem: string } {
+  const items = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (!items.length || items.length > 20) return { problem: 'give 1 to 20 types such as image/* or application/pdf, separated by commas' };
+  const bad = items.find((i) => !ACCEPT_ITEM.test(i));
+  return bad ? { problem: `"${bad.slice(0, 64)}" is not a type such as image/* or application/pdf` } : items;
+}
+
 /** Whether uploads accept this type. SVG needs its own switch: `image/*` does not let it in. */
 export function isAllowedType(mime: string, allowed: string[], allowSvg: boolean): boolean {
   if (mime === SVG) return allowSvg;
