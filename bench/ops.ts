@@ -19,8 +19,8 @@
 //
 //   BENCH_OPS_ENTRIES=10000  entries exported at N (and then at 2N)
 //   BENCH_OPS_OBJECTS=200    small media objects (50 KB of random bytes each; plus two of 5 MB)
-//   BENCH_OPS_MIGRATE=500    entries renamed by the migration scenario (each costs the CMS some six
-//                            writes, slow on FerretDB)
+//   BENCH_OPS_MIGRATE=500    entries renamed by the migration scenario (the CMS sends six commands per
+//                            entry; its updates are slow on FerretDB)
 //   BENCH_OPS_TRACE=1        log every database command
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -814,8 +814,8 @@ databases and buckets of its own, dropped at the end.
   times an insert, and its cost grows with the size of the collection: measured apart while this section was
   written, one \`updateOne\` by \`_id\` took about 7–10 ms in a collection of 500 documents of 1 KB and 42–49 ms in one
   of 5,000 (with \`_version\` in the filter too, as the CMS's version check has it, about 30 ms and 77 ms), while a
-  \`findOne\` by \`_id\` stayed near 4 ms. A migration writes every entry (three of its six writes are updates, one of
-  them on the entries' own collection), so on FerretDB its time grows with the square of the entry count, and
+  \`findOne\` by \`_id\` stayed near 4 ms. A migration writes every entry (six commands per entry, five of them writes and three of
+  those updates, one on the entries' own collection), so on FerretDB its time grows with the square of the entry count, and
   the default run migrates 500 entries only. Two more limits shaped the baselines: a find cursor held open across
   writes to its database blocks those writes (the migration pages by \`_id\` for that reason), and an update command
   of 100 statements or more never returns. Against MongoDB, where an update by \`_id\` uses the index, none of this

@@ -14,6 +14,7 @@ import { BSON, type Db } from 'mongodb';
 import tar, { type Header, type Pack } from 'tar-stream';
 import { ObjectStore } from '../../storage/objects.js';
 import type { S3 } from '../../storage/s3.js';
+import { countOf } from '../migrations/check.js';
 import {
   backedUpCollections,
   cmsVersion,
@@ -62,9 +63,10 @@ export async function exportArchive(options: ExportOptions): Promise<ExportSumma
   const names = await backedUpCollections(db);
   const contentTypes = await readContentTypeFiles(options.contentTypesDir);
 
-  // totals first, for the progress bar
+  // totals first, for the progress bar: estimates (an exact count reads every document on FerretDB);
+  // the manifest's counts are those actually written
   let total = 0;
-  for (const name of names) total += await db.collection(name).countDocuments({});
+  for (const name of names) total += await countOf(db, name);
   for await (const page of listObjects(s3)) total += page.length;
   options.onTotal?.(total);
 
