@@ -233,6 +233,8 @@ export interface RunningServices {
   s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   /** The environment variables the CMS reads, pointing at what was started. */
   env: Record<string, string>;
+  /** The process (a running server) whose services on this data directory are used, if any. */
+  sharedWith?: number;
   stop(): Promise<void>;
 }
 
@@ -334,7 +336,10 @@ export async function startServices(options: StartOptions): Promise<RunningServi
     Object.assign(result.env, s3Env(shared.s3));
     wantS3 = false;
   }
-  if (shared && (result.mongoUri || result.s3)) log(`Using the services of the process ${shared.pid} on ${dataDir}`);
+  if (shared && (result.mongoUri || result.s3)) {
+    result.sharedWith = shared.pid;
+    log(`Using the services of the process ${shared.pid} on ${dataDir}`);
+  }
   if (!wantMongo && !wantS3) return result;
   const bins = await provision(log, [...(wantMongo ? ['ferretdb' as const] : []), ...(wantS3 ? ['versitygw' as const] : [])]);
   const launched: Array<{ child: ChildProcess; ready: Promise<void> }> = [];

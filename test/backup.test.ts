@@ -396,3 +396,25 @@ t.test('a non-empty target needs --replace', async (t) => {
   t.match(replaced.err, /WARNING: --replace: DELETING everything/);
   await assertRestored(t, 'replaced');
 });
+
+t.test('import refuses while a server runs on the embedded services it would use', async (t) => {
+  // a data directory announced by a live process (this test's parent stands in for the server)
+  const dataDir = await mkdtemp(join(tmpdir(), 'cms-backup-live-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const s3 = { endpoint: process.env.S3_ENDPOINT!, region: process.env.S3_REGION ?? 'us-east-1', accessKeyId: process.env.S3_ACCESS_KEY_ID!, secretAccessKey: process.env.S3_SECRET_ACCESS_KEY! };
+  await writeFile(join(dataDir, 'services.json'), JSON.stringify({ pid: process.ppid, mongoUri: process.env.MONGODB_URI, s3 }));
+  const saved = { ...process.env };
+  t.teardown(() => {
+    for (const k of ['MONGODB_URI', 'S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE', 'DATA_DIR']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  for (const k of ['MONGODB_URI', 'S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE']) delete process.env[k];
+  process.env.DATA_DIR = dataDir;
+  const before = await dumpDb();
+  const res = await cli(['import', join(dataDir, 'services.json'), '--replace', '--json']);
+  t.equal(res.code, 3, 'refused');
+  t.match(res.json, { ok: false, error: { exit: 3, message: new RegExp(`process ${process.ppid}.*stop it before importing`) } });
+  t.same(await dumpDb(), before, 'nothing was written, not even with --replace');
+});

@@ -105,7 +105,7 @@ export function registerBackup(program: Command, io: Io): void {
         process.exitCode = EXIT.ok;
         return;
       }
-      await withServices({ s3: true }, async ({ db, s3, config }) => {
+      await withServices({ s3: true, exclusive: 'importing' }, async ({ db, s3, config }) => {
         let bar: Progress | undefined;
         if (!opts.json) io.err(`Checking ${source} (every member against its SHA-256)…\n`);
         let checking: Progress | undefined = progress(io, opts.json, 'Checking (bytes)', (await stat(source)).size);

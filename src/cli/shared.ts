@@ -110,13 +110,26 @@ export interface Services {
  * Runs `fn` against the configured MongoDB (and S3 when `s3` is set), or the embedded services
  * when none are configured: those of a server running on the same data directory, else started here.
  */
-export async function withServices<T>(options: { s3?: boolean; config?: Config }, fn: (services: Services) => Promise<T>): Promise<T> {
+export async function withServices<T>(
+  options: {
+    s3?: boolean;
+    config?: Config;
+    /** What the command does that must not run beside a server (refused, exit 3, when one runs on the data directory). */
+    exclusive?: string;
+  },
+  fn: (services: Services) => Promise<T>,
+): Promise<T> {
   const config = options.config ?? loadConfig();
   let embedded: RunningServices | undefined;
   const wantMongo = !config.mongo.uri;
   const wantS3 = Boolean(options.s3) && config.embedded.s3;
   if (wantMongo || wantS3) {
     embedded = await startServices({ dataDir: config.dataDir, mongo: wantMongo, s3: wantS3, log: () => undefined });
+    if (options.exclusive && embedded.sharedWith !== undefined) {
+      const pid = embedded.sharedWith;
+      await embedded.stop();
+      throw new CliError(EXIT.refused, `A server (process ${pid}) is running on ${config.dataDir}: stop it before ${options.exclusive}, so that nothing writes meanwhile`);
+    }
     if (embedded.mongoUri) config.mongo.uri = embedded.mongoUri;
     if (embedded.s3) config.s3 = { ...config.s3, ...embedded.s3, forcePathStyle: true };
   }
