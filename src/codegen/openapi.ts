@@ -568,6 +568,12 @@ function otherPaths(): Record<string, Json> {
     '/api/tokens/{id}': { parameters: idParam, delete: simple('admin', 'Revoke an API token', USER_SECURITY, { 200: ok('The revoked token', ref('ApiToken')), ...errors(401, 403, 404) }) },
     '/api/audit': { get: simple('admin', 'The audit log (the query language), newest first', USER_SECURITY, { 200: anyData, ...errors(400, 401, 403) }) },
     '/api/audit.csv': { get: simple('admin', 'The audit log as CSV', USER_SECURITY, { 200: { description: 'CSV', content: { 'text/csv': { schema: { type: 'string' } } } }, ...errors(400, 401, 403) }) },
+    '/api/admin/info': { get: simple('admin', 'For the admin UI: whether first-run setup is still open', [{}], { 200: ok('setupRequired', { type: 'object', properties: { setupRequired: { type: 'boolean' } } }), ...errors(400) }) },
+    '/api/admin/types': { get: simple('admin', 'For the admin UI: the content types the signed-in user may read, described for forms, columns and filters', USER_SECURITY, { 200: anyData, ...errors(400, 401, 403) }) },
+    '/api/admin/validators/{file}': {
+      parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9-]*\\.[0-9a-f]{16}\\.js$' }, description: '`<type>.<hash>.js`, as `form.validatorUrl` gives it' }],
+      get: simple('admin', "For the admin UI: a type's form validators, compiled by Ajv on the server, as an ES module", USER_SECURITY, { 200: { description: 'JavaScript', content: { 'text/javascript': { schema: { type: 'string' } } } }, ...errors(401, 404) }),
+    },
   };
 }
 
