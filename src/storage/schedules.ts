@@ -1,13 +1,9 @@
-// Scheduled publish and unpublish. A runner claims a due schedule with a lease (findOneAndUpdate);
-// a claim whose lease ran out (its process died) can be claimed again. FerretDB does not make
-// findOneAndUpdate atomic under concurrency, so each claim is also fenced by inserting
-// `<schedule>/<attempts before the claim>`: only one of several runners that read the same state
-// can insert it, and only the fence's owner may finish the run (the document's own `claimedBy` is
-// whichever racing claim was written last). A losing claim's write can even land after the winner
-// finished, putting the schedule back to `running`: the outcome is kept on the fence too, and a
-// loser copies it back.
+// Scheduled publish and unpublish. A runner claims a due schedule with a lease; a claim whose lease
+// ran out (its process died) can be claimed again. Claims are fenced (src/storage/claims.ts): only
+// the fence's owner may finish the run (the document's own `claimedBy` is whichever racing claim was
+// written last).
 import { ObjectId, type Db } from 'mongodb';
-import { isDuplicateKey } from './entries.js';
+import { FencedClaims, type Fence } from './claims.js';
 
 export type ScheduleAction = 'publish' | 'unpublish';
 export type ScheduleState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -37,15 +33,22 @@ export interface Schedule {
 }
 
 export class SchedulesRepository {
-  constructor(private readonly db: Db) {}
+  private readonly claims: FencedClaims<Schedule>;
+
+  constructor(private readonly db: Db) {
+    this.claims = new FencedClaims(this.collection, this.db.collection<Fence<Schedule>>('schedule_claims'), {
+      due: (at) => ({ $or: [{ state: 'pending', at: { $lte: at } }, { state: 'running', leaseUntil: { $lt: at } }] }),
+      claimedState: 'running',
+      sort: { at: 1 },
+      tries: 10,
+    });
+  }
 
   private get collection() {
     return this.db.collection<Schedule>('schedules');
   }
 
-  private get fences() {
-    return this.db.collection<{ _id: string; at: string; runner: string; outcome?: Partial<Schedule> }>('schedule_claims');
-  }
+
 
   async ensureIndexes(): Promise<void> {
     await this.collection.createIndex({ state: 1, at: 1 }, { name: 'cms_state_at' });
@@ -77,47 +80,23 @@ export class SchedulesRepository {
   }
 
   /** Claims one due schedule (or one whose claimer's lease ran out) for `runner`; null when none. */
-  async claim(now: Date, leaseMs: number, runner: string): Promise<Schedule | null> {
-    const at = now.toISOString();
-    for (let tries = 0; tries < 10; tries++) {
-      const before = await this.collection.findOneAndUpdate(
-        { $or: [{ state: 'pending', at: { $lte: at } }, { state: 'running', leaseUntil: { $lt: at } }] },
-        { $set: { state: 'running', claimedBy: runner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString() }, $inc: { attempts: 1 } },
-        { sort: { at: 1 }, returnDocument: 'before' },
-      );
-      if (!before) return null;
-      const fence = `${before._id}/${before.attempts}`;
-      try {
-        await this.fences.insertOne({ _id: fence, at, runner });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        // another runner read the same state and fenced first; if it has finished, our claim's
-        // write may have undone that: put its outcome back
-        const won = await this.fences.findOne({ _id: fence });
-        if (won?.outcome) await this.collection.updateOne({ _id: before._id }, { $set: won.outcome });
-        continue;
-      }
-      return { ...before, state: 'running', claimedBy: runner, attempts: before.attempts + 1, fence };
-    }
-    return null;
+  claim(now: Date, leaseMs: number, runner: string): Promise<Schedule | null> {
+    return this.claims.claim(now, leaseMs, runner);
   }
 
   /** Ends a claimed run, if this runner still holds its fence. */
   async finish(s: Schedule, outcome: Pick<Schedule, 'state' | 'version' | 'error'>, at: string): Promise<boolean> {
-    const fence = s.fence ? await this.fences.findOne({ _id: s.fence }) : null;
-    if (!fence || fence.runner !== s.claimedBy) return false;
-    // a later claim (our lease ran out meanwhile) owns the outcome now
-    if (await this.fences.findOne({ _id: `${s._id}/${s.attempts}` }, { projection: { _id: 1 } })) return false;
+    const fence = await this.claims.held(s);
+    if (!fence) return false;
     const set: Partial<Schedule> = { state: outcome.state, finishedAt: at, claimedBy: fence.runner, attempts: s.attempts };
     if (outcome.version !== undefined) set.version = outcome.version;
     if (outcome.error) set.error = outcome.error;
-    await this.fences.updateOne({ _id: s.fence! }, { $set: { outcome: set } });
-    await this.collection.updateOne({ _id: s._id }, { $set: set });
+    await this.claims.finish(s, set);
     return true;
   }
 
   /** Removes the claim fences of schedules that ended before `before`. */
   async pruneFences(before: string): Promise<void> {
-    await this.fences.deleteMany({ at: { $lt: before } });
+    await this.claims.prune(before);
   }
 }

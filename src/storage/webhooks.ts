@@ -7,13 +7,11 @@
 // or even slip back: the inserts that follow are refused as duplicates). The debounced
 // `site.publish` delivery of a burst is `<webhook>-site-<seq of the burst's first change>`.
 //
-// Sending is claimed per delivery with a lease (findOneAndUpdate) fenced, as schedules are, by
-// inserting `<delivery>/<attempts before the claim>`: FerretDB does not make findOneAndUpdate
-// atomic under concurrency, so several processes may read the same pending delivery; only the one
-// that inserts the fence sends. A losing claim's write can land after the winner finished, putting
-// the delivery back to `sending`: the outcome is kept on the fence too, and a loser copies it back.
+// Sending is claimed per delivery with a lease fenced as schedules are (src/storage/claims.ts):
+// several processes may read the same pending delivery; only the one that inserts the fence sends.
 import { ObjectId, type Db } from 'mongodb';
 import type { Change } from './changes.js';
+import { FencedClaims, type Fence } from './claims.js';
 import { isDuplicateKey } from './entries.js';
 import { REVISION_ACTIONS } from './revisions.js';
 
@@ -79,18 +77,20 @@ export interface Delivery {
   fence?: string;
 }
 
-interface Fence {
-  _id: string;
-  at: string;
-  runner: string;
-  outcome?: Partial<Delivery>;
-}
-
 /** How many responses a delivery keeps (the newest). */
 const MAX_RESPONSES = 50;
 
 export class WebhooksRepository {
-  constructor(private readonly db: Db) {}
+  private readonly claims: FencedClaims<Delivery>;
+
+  constructor(private readonly db: Db) {
+    this.claims = new FencedClaims(this.deliveries, this.db.collection<Fence<Delivery>>('webhook_claims'), {
+      due: (at) => ({ $or: [{ state: 'pending', nextAttemptAt: { $lte: at } }, { state: 'sending', leaseUntil: { $lt: at } }] }),
+      claimedState: 'sending',
+      sort: { nextAttemptAt: 1 },
+      tries: 20,
+    });
+  }
 
   private get hooks() {
     return this.db.collection<Webhook>('webhooks');
@@ -100,9 +100,7 @@ export class WebhooksRepository {
     return this.db.collection<Delivery>('webhook_deliveries');
   }
 
-  private get fences() {
-    return this.db.collection<Fence>('webhook_claims');
-  }
+
 
   private get cursors() {
     return this.db.collection<{ _id: string; seq: number }>('webhook_cursor');
@@ -204,37 +202,13 @@ export class WebhooksRepository {
   }
 
   /** Claims one delivery that is due (or whose sender's lease ran out) for `runner`; null when none. */
-  async claim(now: Date, leaseMs: number, runner: string): Promise<Delivery | null> {
-    const at = now.toISOString();
-    for (let tries = 0; tries < 20; tries++) {
-      const before = await this.deliveries.findOneAndUpdate(
-        { $or: [{ state: 'pending', nextAttemptAt: { $lte: at } }, { state: 'sending', leaseUntil: { $lt: at } }] },
-        { $set: { state: 'sending', claimedBy: runner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString() }, $inc: { attempts: 1 } },
-        { sort: { nextAttemptAt: 1 }, returnDocument: 'before' },
-      );
-      if (!before) return null;
-      const fence = `${before._id}/${before.attempts}`;
-      try {
-        await this.fences.insertOne({ _id: fence, at, runner });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        // another sender read the same state and fenced first; if it has finished, our claim's
-        // write may have undone that: put its outcome back
-        const won = await this.fences.findOne({ _id: fence });
-        if (won?.outcome) await this.deliveries.updateOne({ _id: before._id }, { $set: won.outcome });
-        continue;
-      }
-      return { ...before, state: 'sending', claimedBy: runner, attempts: before.attempts + 1, fence };
-    }
-    return null;
+  claim(now: Date, leaseMs: number, runner: string): Promise<Delivery | null> {
+    return this.claims.claim(now, leaseMs, runner);
   }
 
   /** Records a claimed send's outcome, if this sender still holds its fence. */
   async finish(d: Delivery, response: DeliveryResponse, next: { state: DeliveryState; nextAttemptAt?: string }, at: string): Promise<boolean> {
-    const fence = d.fence ? await this.fences.findOne({ _id: d.fence }) : null;
-    if (!fence || fence.runner !== d.claimedBy) return false;
-    // a later claim (our lease ran out meanwhile) owns the outcome now
-    if (await this.fences.findOne({ _id: `${d._id}/${d.attempts}` }, { projection: { _id: 1 } })) return false;
+    if (!(await this.claims.held(d))) return false;
     const set: Partial<Delivery> = {
       state: next.state,
       attempts: d.attempts,
@@ -244,9 +218,7 @@ export class WebhooksRepository {
       leaseUntil: null,
       ...(next.nextAttemptAt ? { nextAttemptAt: next.nextAttemptAt } : {}),
     };
-    // the outcome goes on the fence first: a late losing claim copies it back from there
-    await this.fences.updateOne({ _id: d.fence! }, { $set: { outcome: set } });
-    await this.deliveries.updateOne({ _id: d._id }, { $set: set });
+    await this.claims.finish(d, set);
     return true;
   }
 
@@ -261,7 +233,7 @@ export class WebhooksRepository {
 
   /** Removes claim fences older than `before`, and finished deliveries last touched before `deliveredBefore`. */
   async prune(before: string, deliveredBefore: string): Promise<void> {
-    await this.fences.deleteMany({ at: { $lt: before } });
+    await this.claims.prune(before);
     await this.deliveries.deleteMany({ state: { $in: ['succeeded', 'failed'] }, updatedAt: { $lt: deliveredBefore } });
   }
 }
